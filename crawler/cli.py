@@ -1,0 +1,96 @@
+"""The command line: `crawler crawl NAME`, `crawler list`, `crawler demo`; runs in the main process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from crawler import __version__
+from crawler.crawl import CrawlRequest, main_guarded
+from crawler.errors import CrawlerError, UsageError
+from crawler.spider import discover, parse_spider_args
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crawler", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"crawler {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    crawl = commands.add_parser("crawl", help="run a spider (resumes its unfinished run)")
+    crawl.add_argument("spider", help="the spider's name (see `crawler list`)")
+    _crawl_options(crawl)
+
+    listing = commands.add_parser("list", help="list the spiders in spiders/")
+    listing.add_argument("--settings", type=Path, help="settings.toml (default: ./settings.toml)")
+
+    demo = commands.add_parser("demo", help="serve the bundled demo site and crawl it")
+    _crawl_options(demo)
+
+    serve = commands.add_parser("serve-demo", help="only serve the demo site")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--pages", type=int, default=2000, help="product pages")
+    return parser
+
+
+def _crawl_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-a", dest="spider_args", action="append", default=[],
+                         metavar="NAME=VALUE", help="spider argument (an attribute)")
+    command.add_argument("-s", dest="overrides", action="append", default=[],
+                         metavar="SECTION.KEY=VALUE", help="override a setting")
+    command.add_argument("--settings", type=Path, help="settings.toml (default: ./settings.toml)")
+    command.add_argument("--fresh", action="store_true", help="start a new run, even if the "
+                         "latest one is unfinished")
+    command.add_argument("-o", "--output", type=Path, help="also write the items to FILE")
+    command.add_argument("-L", "--log-level", choices=LEVELS, default="INFO")
+
+
+def project_root(settings: Path | None) -> Path:
+    """The folder holding settings.toml: the given file's, else the current one."""
+    if settings is not None:
+        if not settings.is_file():
+            raise UsageError(f"settings file not found: {settings.resolve()}")
+        return settings.resolve().parent
+    return Path.cwd()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except CrawlerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve-demo":
+        from crawler.demo.server import serve_forever
+
+        serve_forever(args.port, args.pages)
+        return 0
+    root = project_root(args.settings)
+    if args.command == "list":
+        for name, ref in sorted(discover(root).items()):
+            print(f"{name}\t{ref.module}.{ref.qualname}")
+        return 0
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    request = CrawlRequest(
+        root=root,
+        spider="demo" if args.command == "demo" else args.spider,
+        spider_args=parse_spider_args(args.spider_args),
+        overrides=args.overrides,
+        settings_path=args.settings,
+        fresh=args.fresh,
+        output=args.output,
+        log_level=getattr(logging, args.log_level),
+    )
+    if args.command == "demo":
+        from crawler.demo.server import run_demo
+
+        return run_demo(request)
+    return main_guarded(request)

@@ -1,0 +1,218 @@
+"""One crawl from start to exit code: preflight, run folder, replay, scheduler, exports.
+
+Runs in the main process (which becomes the scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler import export, journal, runfolder
+from crawler import settings as settings_module
+from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
+from crawler.journal import Closed, Done, Failed, Header, JournalWriter, Record, Requeued, Seeded
+from crawler.messages import RequestSpec
+from crawler.scheduler import EXIT_FATAL, EXIT_OK, CrawlPlan, Scheduler, check_start_urls
+from crawler.settings import Settings
+from crawler.spider import SpiderRef, find
+from crawler.stats import CrawlStats
+from crawler.worker import run_loop
+
+logger = logging.getLogger("crawler")
+
+
+@dataclass
+class CrawlRequest:
+    """What the command line asked for."""
+
+    root: Path
+    spider: str
+    spider_args: dict[str, str] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    settings_path: Path | None = None
+    fresh: bool = False
+    output: Path | None = None
+    log_level: int = logging.INFO
+
+
+def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
+    """Find the spider and load its settings; check what can be checked before any work."""
+    ref = find(request.root, request.spider)
+    cls = ref.load()
+    path = request.settings_path or request.root / "settings.toml"
+    settings = settings_module.load(path if path.exists() else None, request.overrides,
+                                    dict(cls.custom_settings))
+    try:
+        spider = cls(**request.spider_args)
+    except Exception as exc:
+        raise SpiderError(f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}") from exc
+    check_start_urls(spider)
+    return ref, settings
+
+
+def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> str:
+    """What a resumed run must share with its start (process counts may change)."""
+    data = settings_module.as_dict(settings)
+    data.pop("processes")
+    data["limits"].pop("shutdown_grace")
+    return json.dumps({"spider": ref.name, "args": args, "settings": data}, sort_keys=True)
+
+
+def replay(records: list[Record], stats: CrawlStats) -> tuple[int, list[RequestSpec], list[RequestSpec], bool]:
+    """Rebuild (start requests consumed, pending, all admitted, closed) from the journal."""
+    pending: dict[int, RequestSpec] = {}
+    admitted: list[RequestSpec] = []
+    consumed, closed = 0, False
+    for record in records:
+        stats.replay(record)
+        match record:
+            case Seeded():
+                consumed = record.consumed
+                _admit(record.requests, pending, admitted)
+            case Done():
+                pending.pop(record.id, None)
+                _admit(record.requests, pending, admitted)
+            case Failed():
+                pending.pop(record.id, None)
+            case Requeued() if record.id in pending:
+                pending[record.id].attempts = record.attempts
+                pending[record.id].crashes = record.crashes
+            case Closed():
+                closed = True
+    return consumed, list(pending.values()), admitted, closed
+
+
+def _admit(requests: list[RequestSpec], pending: dict[int, RequestSpec], admitted: list[RequestSpec]) -> None:
+    for request in requests:
+        pending[request.id] = request
+        admitted.append(request)
+
+
+def open_journal(run: runfolder.RunFolder, digest: str, fresh_header: Header) -> tuple[list[Record], JournalWriter]:
+    """Read the run's journal (refusing another configuration) and open it for appending."""
+    if not run.resumed:
+        writer = JournalWriter(run.journal)
+        writer.append(fresh_header)
+        writer.flush()
+        return [fresh_header], writer
+    records, valid = journal.read(run.journal)
+    if not records:
+        raise JournalCorruptError(f"journal {run.journal} is empty; start over with --fresh")
+    header = records[0]
+    assert isinstance(header, Header)
+    if header.config != digest:
+        raise UsageError(
+            f"the unfinished run {run.path} was started with other settings or spider "
+            f"arguments ({_difference(header.config, digest)}); resume it with the same ones, "
+            "or start a new run with --fresh"
+        )
+    torn = run.journal.stat().st_size - valid
+    if torn:
+        logger.warning("journal: cut a torn record of %d bytes at its end", torn)
+    return records, JournalWriter(run.journal, valid)
+
+
+def _difference(old: str, new: str) -> str:
+    before, after = _flatten(json.loads(old)), _flatten(json.loads(new))
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return "changed: " + ", ".join(
+        f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed[:5]
+    )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def run_crawl(request: CrawlRequest) -> int:
+    """The whole crawl; returns the process exit code."""
+    ref, settings = prepare(request)
+    output_root = (request.root / settings.output.root).resolve()
+    run = runfolder.choose(output_root, ref.name, request.fresh)
+    run.lock()
+    file_handler = _log_to_file(run.path / "crawl.log")
+    try:
+        return _run_locked(request, ref, settings, run)
+    finally:
+        logging.getLogger().removeHandler(file_handler)
+        file_handler.close()
+        run.unlock()
+
+
+def _run_locked(request: CrawlRequest, ref: SpiderRef, settings: Settings, run: runfolder.RunFolder) -> int:
+    digest = config_digest(ref, settings, request.spider_args)
+    records, writer = open_journal(run, digest, Header(journal.VERSION, ref.name, digest))
+    stats = CrawlStats()
+    consumed, pending, admitted, closed = replay(records, stats)
+    if run.resumed:
+        logger.info("resuming %s: %d pages done, %d pending", run.path, stats.pages, len(pending))
+    else:
+        logger.info("crawling %s into %s", ref.name, run.path)
+    started = time.monotonic()
+    plan = CrawlPlan(ref, request.spider_args, settings, run, consumed, pending, admitted, stats,
+                     request.log_level)
+    code = EXIT_OK
+    fatal: str | None = None
+    if not closed:
+        scheduler_box: list[Scheduler] = []
+
+        async def main() -> None:
+            scheduler = Scheduler(plan, writer)
+            scheduler_box.append(scheduler)
+            nonlocal code
+            code = await scheduler.crawl()
+
+        try:
+            run_loop(main)
+        finally:
+            writer.close()
+        fatal = scheduler_box[0].fatal if scheduler_box else None
+    else:
+        writer.close()
+    return _report(request, run, stats, code, fatal, time.monotonic() - started)
+
+
+def _report(request: CrawlRequest, run: runfolder.RunFolder, stats: CrawlStats, code: int,
+            fatal: str | None, duration: float) -> int:
+    records, _ = journal.read(run.journal)
+    export.write_items(records, run.parts, run.path / "items.jsonl")
+    export.write_errors(records, run.path / "errors.jsonl")
+    state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
+    run.write_json("stats.json", stats.as_dict(state, duration))
+    if request.output is not None:
+        export.copy_to(run.path / "items.jsonl", request.output)
+    print(stats.summary(state, duration), file=sys.stderr)
+    print(f"results: {run.path / 'items.jsonl'}", file=sys.stderr)
+    if fatal:
+        logger.error("%s", fatal)
+    if code != EXIT_OK:
+        print(f"state saved; run the same command again to resume {run.path}", file=sys.stderr)
+    return code
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def main_guarded(request: CrawlRequest) -> int:
+    """run_crawl with framework errors turned into one-paragraph messages and exit codes."""
+    try:
+        return run_crawl(request)
+    except CrawlerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,1 @@
+"""The bundled demo site: a deterministic catalogue served on loopback."""

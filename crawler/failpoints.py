@@ -1,0 +1,81 @@
+"""Named failpoints for exact fault tests; a no-op unless CRAWLER_FAILPOINTS is set.
+
+    CRAWLER_FAILPOINTS="parser.after_item:2=kill@/page/17;downloader.mid_frame=kill"
+
+Each entry is `NAME[:N]=ACTION[@URL_SUBSTRING]`: fire on the Nth matching hit (every hit
+without N).  Actions: `kill` (SIGKILL self), `abort`, `sleep:SECONDS`, `enospc` (raise
+OSError ENOSPC), `raise`.  With CRAWLER_FAILPOINTS_ONCE=DIR each failpoint fires once per
+crawl, across process restarts (a marker file in DIR records it).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class _Point:
+    action: str
+    nth: int
+    url: str
+    hits: int = 0
+
+
+def _parse(spec: str) -> dict[str, list[_Point]]:
+    points: dict[str, list[_Point]] = {}
+    for entry in filter(None, (e.strip() for e in spec.split(";"))):
+        target, _, action = entry.partition("=")
+        action, _, url = action.partition("@")
+        name, _, nth = target.partition(":")
+        points.setdefault(name, []).append(_Point(action, int(nth or 0), url))
+    return points
+
+
+_POINTS = _parse(os.environ.get("CRAWLER_FAILPOINTS", ""))
+_ONCE_DIR = os.environ.get("CRAWLER_FAILPOINTS_ONCE", "")
+
+
+def failpoint(name: str, url: str = "") -> None:
+    """Run the action configured for `name`, if any (cheap when none is)."""
+    if not _POINTS:
+        return
+    for point in _POINTS.get(name, ()):
+        if point.url and point.url not in url:
+            continue
+        point.hits += 1
+        if point.nth and point.hits != point.nth:
+            continue
+        if _ONCE_DIR and not _claim(name):
+            continue
+        _act(point.action)
+
+
+def _claim(name: str) -> bool:
+    try:
+        os.close(os.open(os.path.join(_ONCE_DIR, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _act(action: str) -> None:
+    kind, _, arg = action.partition(":")
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "abort":
+        os.abort()
+    elif kind == "sleep":
+        time.sleep(float(arg or 3600))
+    elif kind == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    elif kind == "raise":
+        raise RuntimeError(f"failpoint raised ({action})")
+
+
+def enabled(name: str) -> bool:
+    """Whether any action is configured for `name` (to skip costly set-up)."""
+    return name in _POINTS

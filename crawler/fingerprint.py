@@ -1,0 +1,36 @@
+"""Canonical URLs and 64-bit request fingerprints; computed in parser processes."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """Return `url` with lower-case scheme and host, no default port, no fragment, sorted query."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    if parts.username is not None:
+        userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
+        netloc = f"{userinfo}@{netloc}"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def fingerprint(method: str, url: str, body: bytes = b"") -> int:
+    """Return the 64-bit fingerprint of a request: method, canonical URL and body."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(method.upper().encode())
+    digest.update(b" ")
+    digest.update(canonical_url(url).encode())
+    if body:
+        digest.update(b" ")
+        digest.update(body)
+    return int.from_bytes(digest.digest(), "little") or 1

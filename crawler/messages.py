@@ -1,0 +1,137 @@
+"""Every message that crosses a process boundary, as msgspec Structs; used by all processes.
+
+Each channel has one union type.  Frames are msgpack, never pickles.
+
+    scheduler  -> downloader   ToDownloader: FetchBatch | ParserAddress | Stop
+    downloader -> scheduler    FromDownloader: Handed | FetchFailed | LogLine
+    downloader -> parser       ToParser: Hello | Page            (Unix or TCP socket)
+    scheduler  -> parser       ToParserControl: Stop
+    parser     -> scheduler    FromParser: ParserReady | PageDone | PageFailed | LogLine
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class RequestSpec(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A request as it travels between processes and sits in the journal."""
+
+    url: str
+    id: int = 0
+    method: str = "GET"
+    headers: dict[str, str] = {}
+    body: bytes = b""
+    callback: str = "parse"
+    meta: dict[str, Any] = {}
+    priority: int = 0
+    dont_filter: bool = False
+    depth: int = 0
+    fingerprint: int = 0
+    attempts: int = 0
+    crashes: int = 0
+
+
+class Fetch(msgspec.Struct, array_like=True):
+    """Fetch `request` under `lease` and hand the page to parser `parser`."""
+
+    request: RequestSpec
+    lease: int
+    parser: int
+
+
+class FetchBatch(msgspec.Struct, tag=True, array_like=True):
+    fetches: list[Fetch]
+
+
+class ParserAddress(msgspec.Struct, tag=True, array_like=True):
+    """Where parser `slot` listens: a Unix socket path, or a TCP port on 127.0.0.1."""
+
+    slot: int
+    path: str
+    port: int
+    token: bytes
+
+
+class Stop(msgspec.Struct, tag=True, array_like=True):
+    """No more work: finish and exit."""
+
+
+class Handed(msgspec.Struct, tag=True, array_like=True):
+    """The page of `lease` was written whole to its parser's socket."""
+
+    lease: int
+    status: int
+
+
+class FetchFailed(msgspec.Struct, tag=True, array_like=True):
+    """The fetch of `lease` failed; the scheduler decides about a retry.
+
+    `kind` is "network" or "http" (retried up to downloader.retries when `retryable`),
+    "limit" (final), or "parser" (the page could not reach its parser: requeued, not counted).
+    """
+
+    lease: int
+    reason: str
+    kind: str
+    retryable: bool
+    status: int = 0
+
+
+class LogLine(msgspec.Struct, tag=True, array_like=True):
+    """A log record of a child, written to the crawl's log by the scheduler."""
+
+    level: int
+    logger: str
+    text: str
+
+
+class Hello(msgspec.Struct, tag=True, array_like=True):
+    """First frame on a parser connection: the crawl's secret token."""
+
+    token: bytes
+
+
+class Page(msgspec.Struct, tag=True, array_like=True):
+    """A fetched page on its way from a downloader to a parser."""
+
+    lease: int
+    request: RequestSpec
+    url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class ParserReady(msgspec.Struct, tag=True, array_like=True):
+    path: str
+    port: int
+
+
+class PageDone(msgspec.Struct, tag=True, array_like=True):
+    """A page parsed: its items sit at [start, end) of `part`; `requests` were found on it."""
+
+    lease: int
+    status: int
+    part: str
+    start: int
+    end: int
+    items: int
+    requests: list[RequestSpec]
+    filtered: dict[str, int] = {}
+
+
+class PageFailed(msgspec.Struct, tag=True, array_like=True):
+    """A page's callback failed; nothing it yielded is kept."""
+
+    lease: int
+    reason: str
+
+
+ToDownloader = FetchBatch | ParserAddress | Stop
+FromDownloader = Handed | FetchFailed | LogLine
+ToParser = Hello | Page
+ToParserControl = Stop
+FromParser = ParserReady | PageDone | PageFailed | LogLine

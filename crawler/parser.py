@@ -1,0 +1,299 @@
+"""The parser process: runs spider callbacks on fetched pages and commits their items.
+
+Pages arrive on this parser's own socket.  Each page's items are written as one contiguous
+chunk to this process's part file; then the page is acknowledged to the scheduler with the
+chunk's byte range and the requests found on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import os
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiofiles
+import msgspec
+
+from crawler.channel import FrameTooLarge, Receiver, Sender, open_pipe
+from crawler.counters import CURRENT, ITEMS, PAGES, PID, Counters
+from crawler.errors import PageError
+from crawler.failpoints import enabled, failpoint
+from crawler.fingerprint import fingerprint
+from crawler.messages import (
+    Hello,
+    Page,
+    PageDone,
+    PageFailed,
+    ParserReady,
+    RequestSpec,
+    Stop,
+    ToParser,
+    ToParserControl,
+)
+from crawler.request import Request, from_spec, to_spec
+from crawler.response import Response
+from crawler.settings import Settings
+from crawler.spider import Spider, SpiderRef
+from crawler.transport import listen, peer_is_us, remove_socket
+from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, setup_logging
+
+logger = logging.getLogger(__name__)
+
+EXIT_FATAL = 3
+_ITEM_TYPES = (dict,)
+
+
+@dataclass(frozen=True)
+class ParserArgs:
+    """What a parser receives at spawn."""
+
+    index: int
+    slot: int
+    settings: Settings
+    conn: Connection
+    counters: Any
+    parent_pid: int
+    log_level: int
+    spider: SpiderRef
+    spider_args: dict[str, str]
+    transport: str
+    socket_path: str
+    token: bytes
+    parts_dir: str
+
+
+def run(args: ParserArgs) -> None:
+    """Process target of a parser."""
+    detach_from_terminal_signals(args.parent_pid)
+    run_loop(Parser(args).main)
+
+
+class Parser:
+    """Parses pages one at a time and commits their items in batches."""
+
+    def __init__(self, args: ParserArgs) -> None:
+        self.args = args
+        self.counters = Counters(args.counters, args.slot)
+        self.spider: Spider = args.spider.load()(**args.spider_args)
+        self.allowed = [d.lower().lstrip(".") for d in self.spider.allowed_domains or []]
+        self.max_depth = args.settings.limits.max_depth
+        self.pages: asyncio.Queue[Page] = asyncio.Queue()
+        self.pending: list[tuple[bytes, PageDone]] = []
+        self.wake = asyncio.Event()
+        self.part_name = f"{args.index}-{time.time_ns()}.jsonl"
+        self.offset = 0
+        self.encoder = msgspec.json.Encoder()
+        self.out: Sender
+
+    def __repr__(self) -> str:
+        return f"<Parser {self.args.index} queued={self.pages.qsize()} offset={self.offset}>"
+
+    async def main(self) -> None:
+        reader, writer = await open_pipe(self.args.conn)
+        self.out = Sender(writer)
+        setup_logging(self.out, f"parser-{self.args.index}", self.args.log_level)
+        self.counters.set(PID, float(os.getpid()))
+        part_path = Path(self.args.parts_dir) / self.part_name
+        async with aiofiles.open(part_path, "ab", buffering=0) as part:
+            server, path, port = await listen(
+                self.args.transport, Path(self.args.socket_path), self._serve_connection
+            )
+            self.out.send(ParserReady(path, port))
+            tasks = [
+                asyncio.create_task(heartbeat(self.counters)),
+                asyncio.create_task(self._work()),
+                asyncio.create_task(self._commit(part)),
+            ]
+            try:
+                await self._control(Receiver(reader, ToParserControl))
+            finally:
+                server.close()
+                remove_socket(path)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self.out.drain()
+
+    async def _control(self, receiver: Receiver[Any]) -> None:
+        """Wait for Stop (or the scheduler's end of the Pipe)."""
+        while True:
+            message = await receiver.recv()
+            if message is None or isinstance(message, Stop):
+                return
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Read pages from one downloader; reject strangers, junk and oversized frames."""
+        limit = self.args.settings.downloader.max_body_size + 1024 * 1024
+        receiver: Receiver[Any] = Receiver(reader, ToParser, max_frame=limit)
+        try:
+            if not peer_is_us(writer):
+                logger.warning("refused a connection from another user")
+                return
+            hello = await asyncio.wait_for(receiver.recv(), timeout=10)
+            if not isinstance(hello, Hello) or hello.token != self.args.token:
+                logger.warning("refused a connection without the crawl's token")
+                return
+            while (message := await receiver.recv()) is not None:
+                if isinstance(message, Page):
+                    self.pages.put_nowait(message)
+        except (TimeoutError, FrameTooLarge, msgspec.DecodeError) as exc:
+            logger.warning("closed a bad connection: %s", exc)
+        finally:
+            writer.close()
+
+    async def _work(self) -> None:
+        while True:
+            page = await self.pages.get()
+            self.counters.set(CURRENT, float(page.lease))
+            await self._parse(page)
+            self.counters.set(CURRENT, 0.0)
+
+    async def _parse(self, page: Page) -> None:
+        """Run the callback; queue the page's commit, or report its failure."""
+        try:
+            chunk, count, requests, filtered = await self._run_callback(page)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "spider error processing %s (callback %s): %s",
+                page.url, page.request.callback, reason, exc_info=not isinstance(exc, PageError),
+            )
+            self.out.send(PageFailed(page.lease, f"callback error: {reason}"))
+            return
+        self.counters.add(PAGES)
+        self.counters.add(ITEMS, count)
+        done = PageDone(page.lease, page.status, self.part_name, 0, 0, count, requests, filtered)
+        self.pending.append((chunk, done))
+        self.wake.set()
+
+    async def _run_callback(
+        self, page: Page
+    ) -> tuple[bytes, int, list[RequestSpec], dict[str, int]]:
+        spec = page.request
+        response = Response(page.url, page.status, page.headers, page.body, from_spec(spec))
+        callback = getattr(self.spider, spec.callback, None)
+        if not callable(callback):
+            raise PageError(f"spider has no callback {spec.callback!r}")
+        collected = _Collected(self, page)
+        result = callback(response)
+        if inspect.isawaitable(result):
+            result = await result
+        if inspect.isasyncgen(result):
+            async for output in result:
+                collected.add(output)
+        elif result is None or _is_single(result):
+            collected.add(result)
+        elif hasattr(result, "__iter__"):
+            for output in result:
+                collected.add(output)
+        else:
+            collected.add(result)
+        return b"".join(collected.lines), len(collected.lines), collected.requests, collected.filtered
+
+    def admit(self, request: Request, parent: RequestSpec) -> RequestSpec | str:
+        """The wire form of a request found on a page, or the reason it is filtered."""
+        spec = to_spec(self.spider, request, parent.depth + 1)
+        if self.max_depth and spec.depth > self.max_depth:
+            return "max_depth"
+        if self.allowed and not _is_allowed(spec.url, self.allowed):
+            return "offsite"
+        if not spec.dont_filter:
+            spec.fingerprint = fingerprint(spec.method, spec.url, spec.body)
+        return spec
+
+    async def _commit(self, part: Any) -> None:
+        """Write queued pages' chunks in one write, then acknowledge each page."""
+        last_sync = time.monotonic()
+        interval = self.args.settings.journal.fsync_interval
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.pending = self.pending, []
+            data = b"".join(chunk for chunk, _ in batch)
+            try:
+                await self._write(part, data, batch[0][1].lease if batch else 0)
+            except OSError as exc:
+                logger.critical("cannot write items to %s: %s", self.part_name, exc)
+                await self.out.drain()
+                os._exit(EXIT_FATAL)
+            failpoint("parser.after_write")
+            for chunk, done in batch:
+                done.start, done.end = self.offset, self.offset + len(chunk)
+                self.offset = done.end
+            failpoint("parser.before_ack")
+            for _, done in batch:
+                self.out.send(done)
+            if time.monotonic() - last_sync >= interval:
+                await asyncio.to_thread(os.fsync, part.fileno())
+                last_sync = time.monotonic()
+
+    async def _write(self, part: Any, data: bytes, lease: int) -> None:
+        if enabled("parser.mid_chunk") and data:
+            await part.write(data[: len(data) // 2])
+            failpoint("parser.mid_chunk")
+            data = data[len(data) // 2 :]
+        view = memoryview(data)
+        while view:
+            written = await part.write(view)
+            view = view[written:]
+
+
+class _Collected:
+    """What one callback produced: encoded item lines, requests and filter counts."""
+
+    def __init__(self, parser: Parser, page: Page) -> None:
+        self.parser = parser
+        self.page = page
+        self.lines: list[bytes] = []
+        self.requests: list[RequestSpec] = []
+        self.filtered: dict[str, int] = {}
+
+    def add(self, output: Any) -> None:
+        if output is None:
+            return
+        if isinstance(output, Request):
+            admitted = self.parser.admit(output, self.page.request)
+            if isinstance(admitted, str):
+                self.filtered[admitted] = self.filtered.get(admitted, 0) + 1
+            else:
+                self.requests.append(admitted)
+            return
+        if not _is_item(output):
+            raise PageError(
+                f"{self.page.request.callback}() yielded {type(output).__name__} at "
+                f"{self.page.url}; expected an item (dict or dataclass) or a Request"
+            )
+        try:
+            line = self.parser.encoder.encode(output) + b"\n"
+        except (TypeError, ValueError) as exc:
+            raise PageError(
+                f"item {len(self.lines)} from {self.page.request.callback}() at {self.page.url} "
+                f"cannot be serialised: {exc}"
+            ) from exc
+        self.lines.append(line)
+        failpoint("parser.after_item", self.page.url)
+
+
+def _is_item(value: Any) -> bool:
+    if isinstance(value, dict | msgspec.Struct):
+        return True
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _is_single(value: Any) -> bool:
+    return isinstance(value, Request) or _is_item(value) or isinstance(value, str | bytes)
+
+
+def _is_allowed(url: str, allowed: list[str]) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == domain or host.endswith("." + domain) for domain in allowed)

@@ -1,0 +1,130 @@
+"""The `Response` a spider callback receives; built in parser processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urljoin
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from parsel import Selector, SelectorList
+from w3lib.encoding import html_to_unicode
+
+from crawler.request import Callback, Request
+
+
+class Response:
+    """A fetched page: status, headers, body, decoded text and selectors."""
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        request: Request,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers))
+        self.body = body
+        self.request = request
+        self._text: str | None = None
+        self._encoding: str | None = None
+        self._selector: Selector | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The `meta` of the request this page answers."""
+        return self.request.meta
+
+    @property
+    def encoding(self) -> str:
+        """The charset the body was decoded with (BOM, header, <meta>, then detection)."""
+        self._decode()
+        assert self._encoding is not None
+        return self._encoding
+
+    @property
+    def text(self) -> str:
+        """The body decoded to str."""
+        self._decode()
+        assert self._text is not None
+        return self._text
+
+    def _decode(self) -> None:
+        if self._text is None:
+            encoding, text = html_to_unicode(self.headers.get("Content-Type"), self.body)
+            self._encoding, self._text = encoding, text
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    @property
+    def selector(self) -> Selector:
+        """A parsel `Selector` over the text, built once."""
+        if self._selector is None:
+            self._selector = Selector(text=self.text, base_url=self.url)
+        return self._selector
+
+    def css(self, query: str) -> SelectorList[Selector]:
+        """Select with a CSS query: `response.css("h1::text").get()`."""
+        return self.selector.css(query)
+
+    def xpath(self, query: str, **namespaces: Any) -> SelectorList[Selector]:
+        """Select with an XPath query."""
+        return self.selector.xpath(query, **namespaces)
+
+    def urljoin(self, url: str) -> str:
+        """Resolve `url` against this page's URL."""
+        return urljoin(self.url, url)
+
+    def follow(
+        self,
+        url: str | Selector,
+        callback: Callback | str | None = None,
+        meta: dict[str, Any] | None = None,
+        priority: int = 0,
+        **kwargs: Any,
+    ) -> Request:
+        """A `Request` for `url` (a string or an `<a>` selector) resolved against this page."""
+        href = _href(url)
+        return Request(self.urljoin(href), callback=callback, meta=meta, priority=priority, **kwargs)
+
+    def follow_all(
+        self,
+        urls: Iterable[str | Selector] | None = None,
+        callback: Callback | str | None = None,
+        css: str | None = None,
+        xpath: str | None = None,
+        **kwargs: Any,
+    ) -> list[Request]:
+        """Requests for every URL in `urls`, or for every link matched by `css` / `xpath`."""
+        targets: Iterable[str | Selector]
+        if urls is not None:
+            targets = urls
+        elif css is not None:
+            targets = self.css(css)
+        elif xpath is not None:
+            targets = self.xpath(xpath)
+        else:
+            raise ValueError("follow_all() needs urls, css or xpath")
+        return [self.follow(target, callback, **kwargs) for target in targets]
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url}>"
+
+
+def _href(url: str | Selector) -> str:
+    if isinstance(url, str):
+        return url
+    if url.root is not None and not isinstance(url.root, str):
+        href = url.attrib.get("href") or url.attrib.get("src")
+        if href is not None:
+            return str(href)
+    value = url.get()
+    if not isinstance(value, str):
+        raise ValueError(f"cannot follow {url!r}: no href")
+    return value

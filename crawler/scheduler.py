@@ -1,0 +1,551 @@
+"""The scheduler (the main process): owns the frontier, leases, journal and workers.
+
+It publishes fetches to downloaders over their Pipes, receives acknowledgements from
+parsers over theirs, journals every acknowledgement before it counts, and ends the crawl
+when start_requests() is exhausted, nothing is pending and nothing is leased.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler import downloader, parser
+from crawler.counters import CURRENT, HEARTBEAT, allocate
+from crawler.counters import Counters as CounterRow
+from crawler.errors import FatalCrawlError, SpiderError
+from crawler.failpoints import failpoint
+from crawler.fingerprint import fingerprint
+from crawler.frontier import Lease, LocalFrontier
+from crawler.journal import Closed, Done, Failed, JournalWriter, Requeued, Seeded
+from crawler.messages import (
+    FetchBatch,
+    FetchFailed,
+    FromDownloader,
+    FromParser,
+    Handed,
+    LogLine,
+    PageDone,
+    PageFailed,
+    ParserAddress,
+    ParserReady,
+    RequestSpec,
+    Stop,
+)
+from crawler.request import Request, to_spec
+from crawler.runfolder import RunFolder
+from crawler.settings import Settings
+from crawler.spider import Spider, SpiderRef
+from crawler.stats import CrawlStats
+from crawler.transport import make_socket_dir, socket_dir
+from crawler.workers import WorkerHandle, describe_exit, spawn, stop
+
+logger = logging.getLogger("crawler")
+
+EXIT_OK, EXIT_FATAL, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
+EXIT_WORKER_FATAL = 3
+_RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class CrawlPlan:
+    """Everything a crawl needs, decided before any process starts."""
+
+    spider: SpiderRef
+    spider_args: dict[str, str]
+    settings: Settings
+    run: RunFolder
+    start_consumed: int
+    pending: list[RequestSpec]
+    restored: list[RequestSpec]
+    stats: CrawlStats
+    log_level: int
+
+
+class Scheduler:
+    """Leases requests to downloaders and parsers; commits their results to the journal."""
+
+    def __init__(self, plan: CrawlPlan, journal: JournalWriter) -> None:
+        self.plan = plan
+        self.settings = plan.settings
+        self.run = plan.run
+        self.journal = journal
+        self.stats = plan.stats
+        self.frontier = LocalFrontier(self.settings.downloader.per_host)
+        for request in plan.restored:
+            self.frontier.restore(request)
+        for request in plan.pending:
+            self.frontier.push(request)
+        self.spider: Spider = plan.spider.load()(**plan.spider_args)
+        self.starts: Iterator[Any] | AsyncIterator[Any] | None = None
+        self.consumed = plan.start_consumed
+        self.token = secrets.token_bytes(16)
+        self.sockets = socket_dir(self.run.path)
+        self.counters_block = allocate(self.settings.downloader_count() + self.settings.parser_count())
+        self.downloaders = self._handles("downloader", self.settings.downloader_count(), 0)
+        self.parsers = self._handles(
+            "parser", self.settings.parser_count(), self.settings.downloader_count()
+        )
+        self.wake = asyncio.Event()
+        self.done = asyncio.Event()
+        self.state = "running"  # running | draining | stopping
+        self.exit_code = EXIT_OK
+        self.drain_deadline = 0.0
+        self.fatal: str | None = None
+        self.closed_reason: str | None = None
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Scheduler pending={self.frontier.pending_count()} "
+            f"leased={len(self.frontier.leases)} done={self.stats.pages}>"
+        )
+
+    def _handles(self, role: str, count: int, first_slot: int) -> list[WorkerHandle]:
+        return [
+            WorkerHandle(role, i, first_slot + i, CounterRow(self.counters_block, first_slot + i))
+            for i in range(count)
+        ]
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    async def crawl(self) -> int:
+        """Run the crawl to its end; return the exit code."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        make_socket_dir(self.sockets)
+        self.starts = self._start_iterator()
+        try:
+            for handle in self.parsers:
+                await self._spawn(handle)
+            for handle in self.downloaders:
+                await self._spawn(handle)
+            self._every(1.0, self._watch_health)
+            self._every(self.settings.journal.fsync_interval, self._sync_journal)
+            self._every(5.0, self._log_progress)
+            pump = asyncio.create_task(self._pump())
+            await self.done.wait()
+            pump.cancel()
+        finally:
+            for task in self.background:
+                task.cancel()
+            self.state = "stopping"
+            await stop(self.parsers + self.downloaders, Stop(), timeout=5.0)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            shutil.rmtree(self.sockets, ignore_errors=True)
+        return self.exit_code
+
+    def _every(self, interval: float, action: Any) -> None:
+        async def repeat() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                action()
+
+        task = asyncio.create_task(repeat())
+        self.background.add(task)
+
+    def _on_signal(self, signum: int) -> None:
+        code = EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+        if self.state == "running":
+            self.state = "draining"
+            self.exit_code = code
+            self.drain_deadline = time.monotonic() + self.settings.limits.shutdown_grace
+            logger.warning(
+                "%s: finishing %d pages in flight (up to %.0fs); press Ctrl-C again to stop now",
+                signal.Signals(signum).name, len(self.frontier.leases),
+                self.settings.limits.shutdown_grace,
+            )
+            self._kick()
+        else:
+            logger.warning("%s again: stopping now", signal.Signals(signum).name)
+            self._finish(code)
+
+    def _finish(self, code: int, reason: str | None = None) -> None:
+        if not self.done.is_set():
+            self.exit_code = code
+            self.closed_reason = reason
+            self.done.set()
+
+    def _kick(self) -> None:
+        self.wake.set()
+
+    # ---- the pump: journal, then dispatch, then check the end --------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.state == "running":
+                await self._fill_from_starts()
+            failpoint("scheduler.before_journal")
+            self.journal.flush()
+            if self.state == "running":
+                self._dispatch()
+            self._check_end()
+
+    def _check_end(self) -> None:
+        if self.done.is_set():
+            return
+        if self.state == "draining":
+            if not self.frontier.leases or time.monotonic() > self.drain_deadline:
+                self._finish(self.exit_code)
+            return
+        if self.starts is not None:
+            return
+        if self.frontier.is_idle():
+            self._close("finished")
+        elif self._page_budget_spent() and not self.frontier.leases:
+            self._close("max_pages")
+
+    def _close(self, reason: str) -> None:
+        unfetched = len(self.frontier.drain_pending())
+        self.stats.unfetched = unfetched
+        if unfetched:
+            self.stats.filtered[reason] += unfetched
+        self.journal.append(Closed(reason, unfetched))
+        self.journal.flush()
+        self._finish(EXIT_OK, reason)
+
+    def _page_budget_spent(self) -> bool:
+        limit = self.settings.limits.max_pages
+        used = self.stats.pages + self.stats.failed + self.stats.dead + len(self.frontier.leases)
+        return bool(limit) and used >= limit
+
+    def _dispatch(self) -> None:
+        """Lease pending requests to downloaders with room and parsers with a free window."""
+        batches: dict[int, list[Any]] = {}
+        concurrency = self.settings.downloader.concurrency
+        window = self.settings.parser.window
+        downloaders = [h for h in self.downloaders if h.ready]
+        parsers = [h for h in self.parsers if h.ready]
+        while downloaders and parsers and not self._page_budget_spent():
+            d = min(downloaders, key=lambda h: len(h.busy))
+            p = min(parsers, key=lambda h: len(h.busy))
+            if len(d.busy) >= concurrency or len(p.busy) >= window:
+                break
+            lease = self.frontier.lease(d.index, p.index)
+            if lease is None:
+                break
+            d.busy.add(lease.id)
+            p.busy.add(lease.id)
+            batches.setdefault(d.index, []).append(
+                downloader.Fetch(lease.request, lease.id, p.index)
+            )
+        for index, fetches in batches.items():
+            sender = self.downloaders[index].sender
+            assert sender is not None
+            sender.send(FetchBatch(fetches))
+
+    # ---- start requests ----------------------------------------------------------------
+
+    def _start_iterator(self) -> Iterator[Any] | AsyncIterator[Any]:
+        result = self.spider.start_requests()
+        if inspect.isasyncgen(result) or isinstance(result, AsyncIterator):
+            return result
+        return iter(result)
+
+    async def _fill_from_starts(self) -> None:
+        """Take start requests lazily, while the frontier is short of work."""
+        if self.starts is None:
+            return
+        low_water = 2 * (
+            self.settings.downloader.concurrency * len(self.downloaders)
+        )
+        admitted: list[RequestSpec] = []
+        consumed_before = self.consumed
+        while self.starts is not None and self.frontier.pending_count() + len(admitted) < low_water:
+            request = await self._next_start()
+            if request is None:
+                continue
+            spec = self._start_spec(request)
+            if spec is not None:
+                admitted.extend(self.frontier.admit([spec]))
+        if self.consumed != consumed_before:
+            self.journal.append(Seeded(self.consumed, admitted))
+
+    async def _next_start(self) -> Request | None:
+        assert self.starts is not None
+        try:
+            if isinstance(self.starts, AsyncIterator):
+                item = await anext(self.starts)
+            else:
+                item = next(self.starts)
+        except (StopIteration, StopAsyncIteration):
+            self.starts = None
+            return None
+        except Exception as exc:
+            logger.error("start_requests() raised %s: %s; no more start requests",
+                         type(exc).__name__, exc, exc_info=True)
+            self.starts = None
+            return None
+        self.consumed += 1
+        if self.consumed <= self.plan.start_consumed:
+            return None  # consumed by an earlier session of this run
+        if not isinstance(item, Request):
+            self._fail_start(repr(item)[:200], f"start_requests() yielded {type(item).__name__}")
+            return None
+        return item
+
+    def _start_spec(self, request: Request) -> RequestSpec | None:
+        try:
+            spec = to_spec(self.spider, request)
+        except ValueError as exc:
+            self._fail_start(request.url, str(exc))
+            return None
+        if not spec.dont_filter:
+            spec.fingerprint = fingerprint(spec.method, spec.url, spec.body)
+        return spec
+
+    def _fail_start(self, url: str, reason: str) -> None:
+        logger.error("bad start request %s: %s", url, reason)
+        record = Failed(0, url, reason, 0, 0)
+        self.journal.append(record)
+        self.stats.count_failure(record)
+
+    # ---- messages from workers ---------------------------------------------------------
+
+    def _on_downloader(self, handle: WorkerHandle, message: Any) -> None:
+        match message:
+            case Handed(lease=lease_id):
+                handle.busy.discard(lease_id)
+                lease = self.frontier.leases.get(lease_id)
+                if lease is not None:
+                    lease.handed = True
+            case FetchFailed():
+                handle.busy.discard(message.lease)
+                self._on_fetch_failed(message)
+            case LogLine():
+                _relay(handle, message)
+        self._kick()
+
+    def _on_fetch_failed(self, message: FetchFailed) -> None:
+        lease = self.frontier.end(message.lease)
+        if lease is None:
+            return
+        self.parsers[lease.parser].busy.discard(lease.id)
+        request = lease.request
+        if message.kind == "parser":
+            self.frontier.push(request)
+            return
+        if message.retryable and request.attempts < self.settings.downloader.retries:
+            request.attempts += 1
+            self.stats.retries += 1
+            self.journal.append(Requeued(request.id, request.attempts, request.crashes))
+            self.frontier.push(request)
+            return
+        self._record_failure(request, message.reason, message.status)
+
+    def _record_failure(self, request: RequestSpec, reason: str, status: int, dead: bool = False) -> None:
+        record = Failed(request.id, request.url, reason, request.attempts + 1, status, dead)
+        self.journal.append(record)
+        self.stats.count_failure(record)
+        log = logger.error if dead else logger.warning
+        log("%s %s: %s", "dead" if dead else "failed", request.url, reason)
+
+    def _on_parser(self, handle: WorkerHandle, message: Any) -> None:
+        match message:
+            case PageDone():
+                handle.busy.discard(message.lease)
+                self._on_page_done(handle, message)
+            case PageFailed(lease=lease_id, reason=reason):
+                handle.busy.discard(lease_id)
+                lease = self._current_lease(handle, lease_id)
+                if lease is not None:
+                    self._record_failure(lease.request, reason, 0)
+            case ParserReady(path=path, port=port):
+                handle.ready, handle.path, handle.port = True, path, port
+                for d in self.downloaders:
+                    if d.sender is not None:
+                        d.sender.send(self._address(handle))
+            case LogLine():
+                _relay(handle, message)
+        self._kick()
+
+    def _current_lease(self, handle: WorkerHandle, lease_id: int) -> Lease | None:
+        """End and return the lease if it is still `handle`'s; refuse a revoked one (fencing)."""
+        lease = self.frontier.leases.get(lease_id)
+        if lease is None or lease.parser != handle.index:
+            self.stats.stale_acks += 1
+            logger.debug("refused a stale acknowledgement (lease %d) from %s", lease_id, handle.name)
+            return None
+        self.frontier.end(lease_id)
+        return lease
+
+    def _on_page_done(self, handle: WorkerHandle, message: PageDone) -> None:
+        lease = self._current_lease(handle, message.lease)
+        if lease is None:
+            return
+        status = message.status
+        admitted = self.frontier.admit(message.requests)
+        self.journal.append(Done(
+            lease.request.id, status, message.part, message.start, message.end,
+            message.items, admitted,
+        ))
+        self.stats.pages += 1
+        self.stats.session_pages += 1
+        self.stats.items += message.items
+        self.stats.statuses[status] += 1
+        self.stats.duplicates += len(message.requests) - len(admitted)
+        self.stats.filtered.update(message.filtered)
+
+    def _address(self, handle: WorkerHandle) -> ParserAddress:
+        return ParserAddress(handle.index, handle.path, handle.port, self.token)
+
+    # ---- worker processes --------------------------------------------------------------
+
+    async def _spawn(self, handle: WorkerHandle) -> None:
+        if handle.role == "downloader":
+            await spawn(handle, downloader.run, self._downloader_args(handle),
+                        FromDownloader, self._on_downloader, self._on_exit)
+            assert handle.sender is not None
+            for p in self.parsers:
+                if p.ready:
+                    handle.sender.send(self._address(p))
+            handle.ready = True
+        else:
+            await spawn(handle, parser.run, self._parser_args(handle),
+                        FromParser, self._on_parser, self._on_exit)
+        self._write_status()
+        self._kick()
+
+    def _downloader_args(self, handle: WorkerHandle) -> Any:
+        def make(conn: Any) -> downloader.DownloaderArgs:
+            return downloader.DownloaderArgs(
+                handle.index, handle.slot, self.settings, conn, self.counters_block,
+                os.getpid(), self.plan.log_level,
+            )
+        return make
+
+    def _parser_args(self, handle: WorkerHandle) -> Any:
+        def make(conn: Any) -> parser.ParserArgs:
+            return parser.ParserArgs(
+                handle.index, handle.slot, self.settings, conn, self.counters_block,
+                os.getpid(), self.plan.log_level, self.plan.spider, self.plan.spider_args,
+                self.settings.transport(), str(self.sockets / f"p{handle.index}.sock"),
+                self.token, str(self.run.parts),
+            )
+        return make
+
+    def _on_exit(self, handle: WorkerHandle) -> None:
+        """A worker died: revoke its leases, requeue or bury them, restart it."""
+        if self.state == "stopping" or handle.process is None:
+            return
+        process = handle.process
+        how = describe_exit(process)
+        current = int(handle.counters.get(CURRENT)) if handle.role == "parser" else 0
+        handle.ready = False
+        self.stats.worker_deaths += 1
+        if handle.role == "parser":
+            revoked = self.frontier.held_by(parser=handle.index)
+            for d in self.downloaders:
+                d.busy.difference_update(lease.id for lease in revoked)
+        else:
+            revoked = self.frontier.held_by(downloader=handle.index)
+            for p in self.parsers:
+                p.busy.difference_update(lease.id for lease in revoked)
+        handle.busy.clear()
+        for lease in revoked:
+            self._revoke(lease, blamed=handle.role == "downloader" or lease.id == current, how=how)
+        logger.warning("%s died (%s); requeued %d requests", handle.name, how, len(revoked))
+        self._write_status()
+        if process.exitcode == EXIT_WORKER_FATAL:
+            self.fatal = f"{handle.name} stopped on a fatal error (see the log above)"
+            self._finish(EXIT_FATAL)
+            return
+        if sum(h.starts for h in self.downloaders + self.parsers) - len(
+            self.downloaders + self.parsers
+        ) >= self.settings.limits.max_restarts:
+            self.fatal = f"workers died {self.stats.worker_deaths} times; restart cap reached"
+            self._finish(EXIT_FATAL)
+            return
+        task = asyncio.create_task(self._restart(handle))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        self._kick()
+
+    def _revoke(self, lease: Lease, blamed: bool, how: str) -> None:
+        self.frontier.end(lease.id)
+        request = lease.request
+        if not blamed:
+            self.frontier.push(request)
+            return
+        request.crashes += 1
+        if request.crashes >= self.settings.limits.max_crash_deliveries:
+            self._record_failure(
+                request, f"worker crashed {request.crashes} times ({how})", 0, dead=True
+            )
+            return
+        self.journal.append(Requeued(request.id, request.attempts, request.crashes))
+        self.frontier.push(request)
+
+    async def _restart(self, handle: WorkerHandle) -> None:
+        await asyncio.sleep(_RESTART_BACKOFF[min(handle.starts, len(_RESTART_BACKOFF) - 1)])
+        if self.state != "stopping" and not self.done.is_set():
+            await self._spawn(handle)
+
+    def _watch_health(self) -> None:
+        """Kill workers whose event loop stopped turning (no heartbeat)."""
+        now = time.monotonic()
+        limit = self.settings.limits.hang_timeout
+        for handle in self.downloaders + self.parsers:
+            beat = handle.counters.get(HEARTBEAT)
+            if handle.is_alive() and beat and now - beat > limit:
+                assert handle.process is not None
+                logger.warning("%s is hung (no heartbeat for %.0fs); killing it", handle.name, now - beat)
+                handle.process.kill()
+        self._kick()
+
+    def _sync_journal(self) -> None:
+        self.journal.flush()
+        self.journal.sync()
+
+    def _log_progress(self) -> None:
+        logger.info(
+            "progress: %d pages, %d items, %d pending, %d in flight",
+            self.stats.pages, self.stats.items, self.frontier.pending_count(),
+            len(self.frontier.leases),
+        )
+
+    def _write_status(self) -> None:
+        workers = [
+            {"role": h.role, "index": h.index, "pid": h.process.pid if h.process else None,
+             "state": "alive" if h.is_alive() else "dead", "starts": h.starts}
+            for h in self.downloaders + self.parsers
+        ]
+        self.run.write_json("status.json", {"scheduler": os.getpid(), "workers": workers}, in_job=True)
+
+
+def _relay(handle: WorkerHandle, line: LogLine) -> None:
+    logging.getLogger(line.logger).log(line.level, "[%s] %s", handle.name, line.text)
+
+
+def check_start_urls(spider: Spider) -> None:
+    """Raise SpiderError listing every bad entry of `start_urls` (before any process starts)."""
+    urls = spider.start_urls
+    if isinstance(urls, str):
+        raise SpiderError(f"{type(spider).__name__}.start_urls must be a list of URLs, not a str")
+    problems = []
+    for index, url in enumerate(urls or []):
+        try:
+            Request(url)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"  start_urls[{index}] = {url!r}: {exc}")
+    if problems:
+        raise SpiderError(f"{type(spider).__name__} has bad start URLs:\n" + "\n".join(problems))
+
+
+def sockets_left(run: Path) -> bool:
+    """Whether the run's socket folder still exists (for tests and diagnostics)."""
+    return socket_dir(run).exists()

@@ -1,0 +1,144 @@
+"""Spawning, watching and stopping worker processes; used by the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from crawler.channel import Receiver, Sender, open_pipe
+from crawler.counters import Counters
+
+logger = logging.getLogger(__name__)
+
+CONTEXT = multiprocessing.get_context("spawn")
+_TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@dataclass
+class WorkerHandle:
+    """One worker slot: its current process, channel and bookkeeping."""
+
+    role: str  # "downloader" or "parser"
+    index: int
+    slot: int
+    counters: Counters
+    process: BaseProcess | None = None
+    sender: Sender | None = None
+    ready: bool = False
+    starts: int = 0
+    busy: set[int] = field(default_factory=set)
+    reader_task: asyncio.Task[None] | None = None
+    path: str = ""
+    port: int = 0
+    stopping: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-{self.index}"
+
+    def __repr__(self) -> str:
+        pid = self.process.pid if self.process else None
+        return f"<{self.name} pid={pid} ready={self.ready} busy={len(self.busy)}>"
+
+    def is_alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+
+async def spawn(
+    handle: WorkerHandle,
+    target: Callable[[Any], None],
+    make_args: Callable[[Any], Any],
+    receiver_kind: Any,
+    on_message: Callable[[WorkerHandle, Any], None],
+    on_exit: Callable[[WorkerHandle], None],
+) -> None:
+    """Start a process for `handle`, wire its Pipe, and watch for its death."""
+    parent_end, child_end = CONTEXT.Pipe(duplex=True)
+    handle.counters.reset()
+    process = CONTEXT.Process(target=target, args=(make_args(child_end),), name=handle.name)
+    # Block terminal signals while the child starts: it inherits the mask and ignores them
+    # before unblocking, so a Ctrl-C during start-up cannot hit it mid-import.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    child_end.close()
+    handle.process, handle.ready, handle.busy = process, False, set()
+    handle.starts += 1
+    reader, writer = await open_pipe(parent_end)
+    handle.sender = Sender(writer)
+    handle.reader_task = asyncio.create_task(
+        _read(handle, process, Receiver(reader, receiver_kind), on_message)
+    )
+    loop = asyncio.get_running_loop()
+    loop.add_reader(process.sentinel, _exited, loop, handle, process, on_exit)
+
+
+async def _read(
+    handle: WorkerHandle,
+    process: BaseProcess,
+    receiver: Receiver[Any],
+    on_message: Callable[[WorkerHandle, Any], None],
+) -> None:
+    while (message := await receiver.recv()) is not None:
+        if handle.process is not process:
+            return  # a message from a replaced process
+        on_message(handle, message)
+    if handle.process is process and process.is_alive() and not handle.stopping:
+        # The channel broke while the process lives on: treat it as dead.
+        logger.warning("%s closed its channel; killing it", handle.name)
+        process.kill()
+
+
+def _exited(
+    loop: asyncio.AbstractEventLoop,
+    handle: WorkerHandle,
+    process: BaseProcess,
+    on_exit: Callable[[WorkerHandle], None],
+) -> None:
+    loop.remove_reader(process.sentinel)
+    process.join(1.0)  # reap (the sentinel closes a moment before the exit status exists)
+    if handle.process is process:
+        on_exit(handle)
+
+
+def describe_exit(process: BaseProcess) -> str:
+    """'exit code N' or the signal's name."""
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+async def stop(handles: list[WorkerHandle], stop_message: Any, timeout: float) -> None:
+    """Ask every worker to stop, wait up to `timeout`, then kill the stragglers."""
+    for handle in handles:
+        handle.stopping = True
+        if handle.sender is not None and not handle.sender.is_closing():
+            handle.sender.send(stop_message)
+    deadline = asyncio.get_running_loop().time() + timeout
+    for handle in handles:
+        process = handle.process
+        while process is not None and process.is_alive():
+            if asyncio.get_running_loop().time() > deadline:
+                logger.warning("%s did not stop in %.0fs; killing it", handle.name, timeout)
+                process.kill()
+                break
+            await asyncio.sleep(0.02)
+    for handle in handles:
+        if handle.process is not None:
+            handle.process.join(1.0)
+        if handle.sender is not None:
+            handle.sender.close()
+        if handle.reader_task is not None:
+            handle.reader_task.cancel()

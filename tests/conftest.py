@@ -1,0 +1,26 @@
+"""Shared fixtures: the test run is a child subreaper, so orphans of a crawl stay visible."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Project, assert_no_leftovers
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """A project root in a temporary folder; checks that no process outlives the test."""
+    yield Project(tmp_path / "project")
+    assert_no_leftovers()
