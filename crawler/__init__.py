@@ -1,15 +1,15 @@
 """A multi-process asyncio web crawler: a scheduler, downloaders on uvloop + aiohttp, parsers.
 
-    from crawler import Spider, Request
+from crawler import Spider, Request
 
-    class QuotesSpider(Spider):
-        name = "quotes"
-        start_urls = ["https://quotes.toscrape.com/"]
+class QuotesSpider(Spider):
+    name = "quotes"
+    start_urls = ["https://quotes.toscrape.com/"]
 
-        def parse(self, response):
-            for quote in response.css("div.quote"):
-                yield {"text": quote.css("span.text::text").get()}
-            yield from response.follow_all(css="li.next a")
+    def parse(self, response):
+        for quote in response.css("div.quote"):
+            yield {"text": quote.css("span.text::text").get()}
+        yield from response.follow_all(css="li.next a")
 """
 
 from crawler.errors import CrawlerError, SettingsError, SpiderError, UsageError

@@ -1,4 +1,4 @@
-"""The command line: `crawler crawl NAME`, `crawler list`, `crawler demo`; runs in the main process."""
+"""The command line: `crawler crawl NAME`, `crawler list`, `crawler demo`; the main process."""
 
 from __future__ import annotations
 
@@ -37,13 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _crawl_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("-a", dest="spider_args", action="append", default=[],
-                         metavar="NAME=VALUE", help="spider argument (an attribute)")
-    command.add_argument("-s", dest="overrides", action="append", default=[],
-                         metavar="SECTION.KEY=VALUE", help="override a setting")
+    command.add_argument(
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="spider argument (an attribute)",
+    )
+    command.add_argument(
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting",
+    )
     command.add_argument("--settings", type=Path, help="settings.toml (default: ./settings.toml)")
-    command.add_argument("--fresh", action="store_true", help="start a new run, even if the "
-                         "latest one is unfinished")
+    command.add_argument(
+        "--fresh", action="store_true", help="start a new run, even if the latest one is unfinished"
+    )
     command.add_argument("-o", "--output", type=Path, help="also write the items to FILE")
     command.add_argument("-L", "--log-level", choices=LEVELS, default="INFO")
 
@@ -77,8 +90,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, ref in sorted(discover(root).items()):
             print(f"{name}\t{ref.module}.{ref.qualname}")
         return 0
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
     request = CrawlRequest(
         root=root,
         spider="demo" if args.command == "demo" else args.spider,

@@ -5,7 +5,6 @@ Runs in the main process (which becomes the scheduler).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -47,12 +46,15 @@ def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
     ref = find(request.root, request.spider)
     cls = ref.load()
     path = request.settings_path or request.root / "settings.toml"
-    settings = settings_module.load(path if path.exists() else None, request.overrides,
-                                    dict(cls.custom_settings))
+    settings = settings_module.load(
+        path if path.exists() else None, request.overrides, dict(cls.custom_settings)
+    )
     try:
         spider = cls(**request.spider_args)
     except Exception as exc:
-        raise SpiderError(f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}") from exc
+        raise SpiderError(
+            f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     check_start_urls(spider)
     return ref, settings
 
@@ -65,7 +67,9 @@ def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> s
     return json.dumps({"spider": ref.name, "args": args, "settings": data}, sort_keys=True)
 
 
-def replay(records: list[Record], stats: CrawlStats) -> tuple[int, list[RequestSpec], list[RequestSpec], bool]:
+def replay(
+    records: list[Record], stats: CrawlStats
+) -> tuple[int, list[RequestSpec], list[RequestSpec], bool]:
     """Rebuild (start requests consumed, pending, all admitted, closed) from the journal."""
     pending: dict[int, RequestSpec] = {}
     admitted: list[RequestSpec] = []
@@ -89,13 +93,17 @@ def replay(records: list[Record], stats: CrawlStats) -> tuple[int, list[RequestS
     return consumed, list(pending.values()), admitted, closed
 
 
-def _admit(requests: list[RequestSpec], pending: dict[int, RequestSpec], admitted: list[RequestSpec]) -> None:
+def _admit(
+    requests: list[RequestSpec], pending: dict[int, RequestSpec], admitted: list[RequestSpec]
+) -> None:
     for request in requests:
         pending[request.id] = request
         admitted.append(request)
 
 
-def open_journal(run: runfolder.RunFolder, digest: str, fresh_header: Header) -> tuple[list[Record], JournalWriter]:
+def open_journal(
+    run: runfolder.RunFolder, digest: str, fresh_header: Header
+) -> tuple[list[Record], JournalWriter]:
     """Read the run's journal (refusing another configuration) and open it for appending."""
     if not run.resumed:
         writer = JournalWriter(run.journal)
@@ -151,7 +159,9 @@ def run_crawl(request: CrawlRequest) -> int:
         run.unlock()
 
 
-def _run_locked(request: CrawlRequest, ref: SpiderRef, settings: Settings, run: runfolder.RunFolder) -> int:
+def _run_locked(
+    request: CrawlRequest, ref: SpiderRef, settings: Settings, run: runfolder.RunFolder
+) -> int:
     digest = config_digest(ref, settings, request.spider_args)
     records, writer = open_journal(run, digest, Header(journal.VERSION, ref.name, digest))
     stats = CrawlStats()
@@ -161,8 +171,17 @@ def _run_locked(request: CrawlRequest, ref: SpiderRef, settings: Settings, run: 
     else:
         logger.info("crawling %s into %s", ref.name, run.path)
     started = time.monotonic()
-    plan = CrawlPlan(ref, request.spider_args, settings, run, consumed, pending, admitted, stats,
-                     request.log_level)
+    plan = CrawlPlan(
+        ref,
+        request.spider_args,
+        settings,
+        run,
+        consumed,
+        pending,
+        admitted,
+        stats,
+        request.log_level,
+    )
     code = EXIT_OK
     fatal: str | None = None
     if not closed:
@@ -184,8 +203,14 @@ def _run_locked(request: CrawlRequest, ref: SpiderRef, settings: Settings, run: 
     return _report(request, run, stats, code, fatal, time.monotonic() - started)
 
 
-def _report(request: CrawlRequest, run: runfolder.RunFolder, stats: CrawlStats, code: int,
-            fatal: str | None, duration: float) -> int:
+def _report(
+    request: CrawlRequest,
+    run: runfolder.RunFolder,
+    stats: CrawlStats,
+    code: int,
+    fatal: str | None,
+    duration: float,
+) -> int:
     records, _ = journal.read(run.journal)
     export.write_items(records, run.parts, run.path / "items.jsonl")
     export.write_errors(records, run.path / "errors.jsonl")

@@ -113,7 +113,9 @@ class Downloader:
             await self.out.drain()
 
     def _session(self) -> aiohttp.ClientSession:
-        agent = self.settings.user_agent or f"crawler/{__version__} (+https://pypi.org/project/crawler)"
+        agent = (
+            self.settings.user_agent or f"crawler/{__version__} (+https://pypi.org/project/crawler)"
+        )
         connector = aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=0)
         return aiohttp.ClientSession(
             connector=connector,
@@ -152,12 +154,20 @@ class Downloader:
         request = fetch.request
         try:
             async with session.request(
-                request.method, request.url, headers=request.headers or None,
+                request.method,
+                request.url,
+                headers=request.headers or None,
                 data=request.body or None,
             ) as response:
                 body = await self._read(response)
-                page = Page(fetch.lease, request, str(response.url), response.status,
-                            [(str(k), v) for k, v in response.headers.items()], body)
+                page = Page(
+                    fetch.lease,
+                    request,
+                    str(response.url),
+                    response.status,
+                    [(str(k), v) for k, v in response.headers.items()],
+                    body,
+                )
         except _TooLarge as exc:
             self._fail(fetch, str(exc), "limit", retryable=False)
             return
@@ -177,7 +187,9 @@ class Downloader:
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_body_size
         if response.content_length is not None and response.content_length > limit:
-            raise _TooLarge(f"body of {response.content_length} bytes exceeds max_body_size {limit}")
+            raise _TooLarge(
+                f"body of {response.content_length} bytes exceeds max_body_size {limit}"
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
@@ -212,4 +224,3 @@ class Downloader:
 
     def _fail(self, fetch: Fetch, reason: str, kind: str, retryable: bool, status: int = 0) -> None:
         self.out.send(FetchFailed(fetch.lease, reason, kind, retryable, status))
-

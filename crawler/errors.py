@@ -1,14 +1,14 @@
 """The framework's exception tree, used by every process.
 
-    CrawlerError
-    ├── UsageError            bad command line, settings or spider: exit 2 before any work
-    │   ├── SettingsError     settings.toml, -s overrides or custom_settings
-    │   └── SpiderError       spider module, class, arguments or start URLs
-    ├── JobError              the run folder cannot be used: exit 2 (locked) or 3 (corrupt)
-    │   ├── JobLockedError    another live crawl holds the run folder
-    │   └── JournalCorruptError  the journal is unreadable or from another version
-    ├── FatalCrawlError       runtime abort with state saved: exit 3
-    └── PageError             one page failed in a callback; recorded, the crawl goes on
+CrawlerError
+├── UsageError            bad command line, settings or spider: exit 2 before any work
+│   ├── SettingsError     settings.toml, -s overrides or custom_settings
+│   └── SpiderError       spider module, class, arguments or start URLs
+├── JobError              the run folder cannot be used: exit 2 (locked) or 3 (corrupt)
+│   ├── JobLockedError    another live crawl holds the run folder
+│   └── JournalCorruptError  the journal is unreadable or from another version
+├── FatalCrawlError       runtime abort with state saved: exit 3
+└── PageError             one page failed in a callback; recorded, the crawl goes on
 """
 
 from __future__ import annotations

@@ -20,17 +20,18 @@ def canonical_url(url: str) -> str:
     if parts.username is not None:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"
-    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    # surrogateescape: bytes that are not UTF-8 (`%FF`) survive the round trip instead of
+    # all turning into U+FFFD, which would make different URLs equal.
+    pairs = parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
+    query = urlencode(sorted(pairs), errors="surrogateescape")
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def fingerprint(method: str, url: str, body: bytes = b"") -> int:
     """Return the 64-bit fingerprint of a request: method, canonical URL and body."""
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(method.upper().encode())
-    digest.update(b" ")
-    digest.update(canonical_url(url).encode())
-    if body:
-        digest.update(b" ")
-        digest.update(body)
+    # Each field is length-prefixed, so no URL can pass for another URL plus a body.
+    for part in (method.upper().encode(), canonical_url(url).encode(), body):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
     return int.from_bytes(digest.digest(), "little") or 1

@@ -166,7 +166,10 @@ class Parser:
             reason = f"{type(exc).__name__}: {exc}"
             logger.error(
                 "spider error processing %s (callback %s): %s",
-                page.url, page.request.callback, reason, exc_info=not isinstance(exc, PageError),
+                page.url,
+                page.request.callback,
+                reason,
+                exc_info=not isinstance(exc, PageError),
             )
             self.out.send(PageFailed(page.lease, f"callback error: {reason}"))
             return
@@ -198,7 +201,12 @@ class Parser:
                 collected.add(output)
         else:
             collected.add(result)
-        return b"".join(collected.lines), len(collected.lines), collected.requests, collected.filtered
+        return (
+            b"".join(collected.lines),
+            len(collected.lines),
+            collected.requests,
+            collected.filtered,
+        )
 
     def admit(self, request: Request, parent: RequestSpec) -> RequestSpec | str:
         """The wire form of a request found on a page, or the reason it is filtered."""

@@ -91,7 +91,9 @@ class Response:
     ) -> Request:
         """A `Request` for `url` (a string or an `<a>` selector) resolved against this page."""
         href = _href(url)
-        return Request(self.urljoin(href), callback=callback, meta=meta, priority=priority, **kwargs)
+        return Request(
+            self.urljoin(href), callback=callback, meta=meta, priority=priority, **kwargs
+        )
 
     def follow_all(
         self,

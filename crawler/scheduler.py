@@ -23,12 +23,13 @@ from typing import Any
 from crawler import downloader, parser
 from crawler.counters import CURRENT, HEARTBEAT, allocate
 from crawler.counters import Counters as CounterRow
-from crawler.errors import FatalCrawlError, SpiderError
+from crawler.errors import SpiderError
 from crawler.failpoints import failpoint
 from crawler.fingerprint import fingerprint
 from crawler.frontier import Lease, LocalFrontier
 from crawler.journal import Closed, Done, Failed, JournalWriter, Requeued, Seeded
 from crawler.messages import (
+    Fetch,
     FetchBatch,
     FetchFailed,
     FromDownloader,
@@ -91,7 +92,9 @@ class Scheduler:
         self.consumed = plan.start_consumed
         self.token = secrets.token_bytes(16)
         self.sockets = socket_dir(self.run.path)
-        self.counters_block = allocate(self.settings.downloader_count() + self.settings.parser_count())
+        self.counters_block = allocate(
+            self.settings.downloader_count() + self.settings.parser_count()
+        )
         self.downloaders = self._handles("downloader", self.settings.downloader_count(), 0)
         self.parsers = self._handles(
             "parser", self.settings.parser_count(), self.settings.downloader_count()
@@ -164,7 +167,8 @@ class Scheduler:
             self.drain_deadline = time.monotonic() + self.settings.limits.shutdown_grace
             logger.warning(
                 "%s: finishing %d pages in flight (up to %.0fs); press Ctrl-C again to stop now",
-                signal.Signals(signum).name, len(self.frontier.leases),
+                signal.Signals(signum).name,
+                len(self.frontier.leases),
                 self.settings.limits.shutdown_grace,
             )
             self._kick()
@@ -202,12 +206,10 @@ class Scheduler:
             if not self.frontier.leases or time.monotonic() > self.drain_deadline:
                 self._finish(self.exit_code)
             return
-        if self.starts is not None:
-            return
-        if self.frontier.is_idle():
-            self._close("finished")
-        elif self._page_budget_spent() and not self.frontier.leases:
+        if self._page_budget_spent() and not self.frontier.leases:
             self._close("max_pages")
+        elif self.starts is None and self.frontier.is_idle():
+            self._close("finished")
 
     def _close(self, reason: str) -> None:
         unfetched = len(self.frontier.drain_pending())
@@ -241,7 +243,7 @@ class Scheduler:
             d.busy.add(lease.id)
             p.busy.add(lease.id)
             batches.setdefault(d.index, []).append(
-                downloader.Fetch(lease.request, lease.id, p.index)
+                Fetch(lease.request, lease.id, p.index)
             )
         for index, fetches in batches.items():
             sender = self.downloaders[index].sender
@@ -260,9 +262,7 @@ class Scheduler:
         """Take start requests lazily, while the frontier is short of work."""
         if self.starts is None:
             return
-        low_water = 2 * (
-            self.settings.downloader.concurrency * len(self.downloaders)
-        )
+        low_water = 2 * (self.settings.downloader.concurrency * len(self.downloaders))
         admitted: list[RequestSpec] = []
         consumed_before = self.consumed
         while self.starts is not None and self.frontier.pending_count() + len(admitted) < low_water:
@@ -286,8 +286,12 @@ class Scheduler:
             self.starts = None
             return None
         except Exception as exc:
-            logger.error("start_requests() raised %s: %s; no more start requests",
-                         type(exc).__name__, exc, exc_info=True)
+            logger.error(
+                "start_requests() raised %s: %s; no more start requests",
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
             self.starts = None
             return None
         self.consumed += 1
@@ -347,7 +351,9 @@ class Scheduler:
             return
         self._record_failure(request, message.reason, message.status)
 
-    def _record_failure(self, request: RequestSpec, reason: str, status: int, dead: bool = False) -> None:
+    def _record_failure(
+        self, request: RequestSpec, reason: str, status: int, dead: bool = False
+    ) -> None:
         record = Failed(request.id, request.url, reason, request.attempts + 1, status, dead)
         self.journal.append(record)
         self.stats.count_failure(record)
@@ -378,7 +384,9 @@ class Scheduler:
         lease = self.frontier.leases.get(lease_id)
         if lease is None or lease.parser != handle.index:
             self.stats.stale_acks += 1
-            logger.debug("refused a stale acknowledgement (lease %d) from %s", lease_id, handle.name)
+            logger.debug(
+                "refused a stale acknowledgement (lease %d) from %s", lease_id, handle.name
+            )
             return None
         self.frontier.end(lease_id)
         return lease
@@ -389,10 +397,17 @@ class Scheduler:
             return
         status = message.status
         admitted = self.frontier.admit(message.requests)
-        self.journal.append(Done(
-            lease.request.id, status, message.part, message.start, message.end,
-            message.items, admitted,
-        ))
+        self.journal.append(
+            Done(
+                lease.request.id,
+                status,
+                message.part,
+                message.start,
+                message.end,
+                message.items,
+                admitted,
+            )
+        )
         self.stats.pages += 1
         self.stats.session_pages += 1
         self.stats.items += message.items
@@ -407,35 +422,63 @@ class Scheduler:
 
     async def _spawn(self, handle: WorkerHandle) -> None:
         if handle.role == "downloader":
-            await spawn(handle, downloader.run, self._downloader_args(handle),
-                        FromDownloader, self._on_downloader, self._on_exit)
+            await spawn(
+                handle,
+                downloader.run,
+                self._downloader_args(handle),
+                FromDownloader,
+                self._on_downloader,
+                self._on_exit,
+            )
             assert handle.sender is not None
             for p in self.parsers:
                 if p.ready:
                     handle.sender.send(self._address(p))
             handle.ready = True
         else:
-            await spawn(handle, parser.run, self._parser_args(handle),
-                        FromParser, self._on_parser, self._on_exit)
+            await spawn(
+                handle,
+                parser.run,
+                self._parser_args(handle),
+                FromParser,
+                self._on_parser,
+                self._on_exit,
+            )
         self._write_status()
         self._kick()
 
     def _downloader_args(self, handle: WorkerHandle) -> Any:
         def make(conn: Any) -> downloader.DownloaderArgs:
             return downloader.DownloaderArgs(
-                handle.index, handle.slot, self.settings, conn, self.counters_block,
-                os.getpid(), self.plan.log_level,
+                handle.index,
+                handle.slot,
+                self.settings,
+                conn,
+                self.counters_block,
+                os.getpid(),
+                self.plan.log_level,
             )
+
         return make
 
     def _parser_args(self, handle: WorkerHandle) -> Any:
         def make(conn: Any) -> parser.ParserArgs:
             return parser.ParserArgs(
-                handle.index, handle.slot, self.settings, conn, self.counters_block,
-                os.getpid(), self.plan.log_level, self.plan.spider, self.plan.spider_args,
-                self.settings.transport(), str(self.sockets / f"p{handle.index}.sock"),
-                self.token, str(self.run.parts),
+                handle.index,
+                handle.slot,
+                self.settings,
+                conn,
+                self.counters_block,
+                os.getpid(),
+                self.plan.log_level,
+                self.plan.spider,
+                self.plan.spider_args,
+                self.settings.transport(),
+                str(self.sockets / f"p{handle.index}.sock"),
+                self.token,
+                str(self.run.parts),
             )
+
         return make
 
     def _on_exit(self, handle: WorkerHandle) -> None:
@@ -464,9 +507,11 @@ class Scheduler:
             self.fatal = f"{handle.name} stopped on a fatal error (see the log above)"
             self._finish(EXIT_FATAL)
             return
-        if sum(h.starts for h in self.downloaders + self.parsers) - len(
-            self.downloaders + self.parsers
-        ) >= self.settings.limits.max_restarts:
+        if (
+            sum(h.starts for h in self.downloaders + self.parsers)
+            - len(self.downloaders + self.parsers)
+            >= self.settings.limits.max_restarts
+        ):
             self.fatal = f"workers died {self.stats.worker_deaths} times; restart cap reached"
             self._finish(EXIT_FATAL)
             return
@@ -503,7 +548,9 @@ class Scheduler:
             beat = handle.counters.get(HEARTBEAT)
             if handle.is_alive() and beat and now - beat > limit:
                 assert handle.process is not None
-                logger.warning("%s is hung (no heartbeat for %.0fs); killing it", handle.name, now - beat)
+                logger.warning(
+                    "%s is hung (no heartbeat for %.0fs); killing it", handle.name, now - beat
+                )
                 handle.process.kill()
         self._kick()
 
@@ -514,17 +561,26 @@ class Scheduler:
     def _log_progress(self) -> None:
         logger.info(
             "progress: %d pages, %d items, %d pending, %d in flight",
-            self.stats.pages, self.stats.items, self.frontier.pending_count(),
+            self.stats.pages,
+            self.stats.items,
+            self.frontier.pending_count(),
             len(self.frontier.leases),
         )
 
     def _write_status(self) -> None:
         workers = [
-            {"role": h.role, "index": h.index, "pid": h.process.pid if h.process else None,
-             "state": "alive" if h.is_alive() else "dead", "starts": h.starts}
+            {
+                "role": h.role,
+                "index": h.index,
+                "pid": h.process.pid if h.process else None,
+                "state": "alive" if h.is_alive() else "dead",
+                "starts": h.starts,
+            }
             for h in self.downloaders + self.parsers
         ]
-        self.run.write_json("status.json", {"scheduler": os.getpid(), "workers": workers}, in_job=True)
+        self.run.write_json(
+            "status.json", {"scheduler": os.getpid(), "workers": workers}, in_job=True
+        )
 
 
 def _relay(handle: WorkerHandle, line: LogLine) -> None:

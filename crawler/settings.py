@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -122,7 +124,11 @@ def load(
     overrides: list[str] | None = None,
     custom: dict[str, Any] | None = None,
 ) -> Settings:
-    """Load `path` (or defaults), then spider `custom` settings, then `-s` overrides."""
+    """Load `path` (or defaults), then spider `custom` settings, then `-s` overrides.
+
+    Later layers win: settings.toml < custom_settings < -s.  Each layer is checked on its
+    own, so an error names the layer that caused it.
+    """
     data: dict[str, Any] = {}
     source = str(path) if path else "defaults"
     if path is not None:
@@ -133,8 +139,11 @@ def load(
         tree = _build(data, "custom_settings")
     for item in overrides or []:
         key, value = parse_override(item)
-        _merge(data, _nest({key: value}, f"-s {item}"))
-        tree = _build(data, f"-s {item}")
+        if not isinstance(value, str) and _accepts_only_str(key):
+            value = item.partition("=")[2].strip()  # `-s output.root=123`: the text as given
+        source = f"-s {item!r}"
+        _merge(data, _nest({key: value}, source))
+        tree = _build(data, source)
     return tree
 
 
@@ -144,42 +153,98 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file not found: {path.resolve()}")
     if path.is_dir():
         raise SettingsError(f"settings path is a directory, not a file: {path.resolve()}")
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
     try:
-        text = raw.decode("utf-8")
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(f"{path}: cannot read the settings file: {reason}") from exc
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        text = raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SettingsError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
+        line, column = _position(raw[bom : bom + exc.start].decode("utf-8"))
+        raise SettingsError(
+            f"{path}: not valid UTF-8 at line {line}, column {column} "
+            f"(byte {bom + exc.start}: {raw[bom + exc.start : bom + exc.end]!r})"
+        ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: invalid TOML: {exc}") from exc
+        line, column, reason = _toml_error(exc, text)
+        raise SettingsError(
+            f"{path}: invalid TOML at line {line}, column {column}: {reason}"
+        ) from exc
+
+
+def _position(prefix: str) -> tuple[int, int]:
+    """Line and column (both from 1) just after `prefix`."""
+    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[int, int, str]:
+    """(line, column, reason) of a TOML error; Python 3.11-3.13 only put them in the text."""
+    message = str(exc)
+    match = re.search(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$", message)
+    reason = message[: match.start()] if match else message
+    lineno, colno = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    if isinstance(lineno, int) and isinstance(colno, int):
+        return lineno, colno, getattr(exc, "msg", reason)
+    if match and match.group(1):
+        return int(match.group(1)), int(match.group(2)), reason
+    line, column = _position(text)
+    return line, column, reason
 
 
 def parse_override(item: str) -> tuple[str, Any]:
     """Split `-s section.key=value`; the value is read as TOML, else taken as a string."""
     key, sep, raw = item.partition("=")
-    if not sep or "." not in key:
-        raise SettingsError(f"-s {item!r}: expected SECTION.KEY=VALUE, e.g. -s processes.parsers=4")
+    key, raw = key.strip(), raw.strip()
+    section, dot, name = key.partition(".")
+    if not sep or not dot or not section or not name:
+        problem = "found no '='" if not sep else f"{key!r} is not SECTION.KEY"
+        raise SettingsError(
+            f"-s {item!r}: expected SECTION.KEY=VALUE (e.g. -s processes.parsers=4), "
+            f"but {problem}{_suggest_path(name or section or key)}"
+        )
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.strip(), value
+    return key, value
+
+
+def _accepts_only_str(key: str) -> bool:
+    section, _, name = key.partition(".")
+    cls = get_type_hints(Settings).get(section)
+    hint = get_type_hints(cls).get(name) if cls is not None else None
+    return hint is str
 
 
 def _nest(flat: dict[str, Any], source: str) -> dict[str, Any]:
     """Accept both {"a.b": 1} and {"a": {"b": 1}}."""
     nested: dict[str, Any] = {}
     for key, value in flat.items():
+        if not isinstance(key, str):
+            raise SettingsError(
+                f"{source}: keys must be strings like 'downloader.concurrency', "
+                f"got {_describe(key)}"
+            )
         if "." in key:
             section, _, name = key.partition(".")
             nested.setdefault(section, {})[name] = value
         elif isinstance(value, dict):
             nested.setdefault(key, {}).update(value)
+        elif key in get_type_hints(Settings):
+            raise SettingsError(
+                f"{source}: section {key!r} must be a dict of settings "
+                f"(e.g. {{{key!r}: {{...}}}}), got {_describe(value)}"
+            )
         else:
-            raise SettingsError(f"{source}: {key!r} is not SECTION.KEY")
+            raise SettingsError(
+                f"{source}: {key!r} must be SECTION.KEY (e.g. 'downloader.concurrency') or a "
+                f"section with a table of settings, got {_describe(value)}"
+                f"{_suggest_path(key)}"
+            )
     return nested
 
 
@@ -196,21 +261,29 @@ def _build(data: dict[str, Any], source: str) -> Settings:
     section_types = get_type_hints(Settings)
     for name, values in data.items():
         if name not in section_types:
-            raise SettingsError(f"{source}: unknown section [{name}]{_suggest(name, section_types)}")
+            if isinstance(values, dict):
+                hint = _suggest(name, section_types) or _suggest_path(name)
+                raise SettingsError(f"{source}: unknown section [{name}]{hint}")
+            raise SettingsError(
+                f"{source}: unknown setting {name!r} outside any section{_suggest_path(name)}"
+            )
         if not isinstance(values, dict):
-            raise SettingsError(f"{source}: [{name}] must be a table, got {_describe(values)}")
+            raise SettingsError(
+                f"{source}: [{name}] must be a table of settings, got {_describe(values)}"
+            )
         sections[name] = _build_section(name, section_types[name], values, source)
     return Settings(**sections)
 
 
 def _build_section(name: str, cls: type[Any], values: dict[str, Any], source: str) -> Any:
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = [f.name for f in fields(cls)]
     checked: dict[str, Any] = {}
     for key, value in values.items():
         path = f"{name}.{key}"
         if key not in known:
-            raise SettingsError(f"{source}: unknown key {path!r}{_suggest(key, known, name)}")
+            hint = _suggest(key, known, name) or _suggest_path(key)
+            raise SettingsError(f"{source}: unknown setting {path!r}{hint}")
         checked[key] = _check(path, hints[key], value, source)
     try:
         return cls(**checked)
@@ -220,34 +293,34 @@ def _build_section(name: str, cls: type[Any], values: dict[str, Any], source: st
 
 def _check(path: str, hint: Any, value: Any, source: str) -> Any:
     choices = _literal_choices(hint)
-    if value in choices and not isinstance(value, bool):
+    if value in choices and isinstance(value, str):
         return value
-    accepts_int = int in _members(hint)
-    accepts_float = float in _members(hint)
+    members = _members(hint)
     is_bool = isinstance(value, bool)
-    if accepts_float and isinstance(value, int | float) and not is_bool:
+    if float in members and isinstance(value, int | float) and not is_bool:
         value = float(value)
-    elif accepts_int and isinstance(value, int) and not is_bool:
+        if not math.isfinite(value):
+            raise SettingsError(f"{source}: {path} must be a finite number, got {value!r}")
+    elif int in members and isinstance(value, int) and not is_bool:
         pass
-    elif str in _members(hint) and isinstance(value, str):
-        return value
-    elif bool in _members(hint) and is_bool:
+    elif (str in members and isinstance(value, str)) or (bool in members and is_bool):
         return value
     else:
         expected = _expected(hint, choices)
-        raise SettingsError(f"{source}: {path}: expected {expected}, got {_describe(value)}")
+        raise SettingsError(f"{source}: {path} must be {expected}, got {_describe(value)}")
     low, high = _MINIMUM.get(path, 0), _MAXIMUM.get(path)
     if value < low or (high is not None and value > high):
         allowed = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
-        raise SettingsError(f"{source}: {path}: must be {allowed}, got {value!r}")
+        raise SettingsError(f"{source}: {path} must be {allowed}, got {value!r}")
     return value
 
 
-def _members(hint: Any) -> set[Any]:
-    args = get_args(hint)
+def _members(hint: Any) -> list[Any]:
+    """The plain types a hint accepts (Literal choices excluded), in declaration order."""
     if get_origin(hint) is Literal:
-        return set()
-    return {a for a in args if get_origin(a) is not Literal} if args else {hint}
+        return []
+    args = get_args(hint)
+    return [a for a in args if get_origin(a) is not Literal] if args else [hint]
 
 
 def _literal_choices(hint: Any) -> list[Any]:
@@ -263,6 +336,8 @@ def _literal_choices(hint: Any) -> list[Any]:
 def _expected(hint: Any, choices: list[Any]) -> str:
     words = [{int: "an integer", float: "a number", str: "a string", bool: "true or false"}[m]
              for m in _members(hint)]
+    if choices and not words:
+        return "one of " + ", ".join(repr(c) for c in choices)
     words += [repr(c) for c in choices]
     return " or ".join(words)
 
@@ -279,6 +354,25 @@ def _suggest(word: str, candidates: Any, section: str | None = None) -> str:
         return ""
     name = f"{section}.{close[0]}" if section else close[0]
     return f" (did you mean {name!r}?)"
+
+
+def _suggest_path(word: str) -> str:
+    """Suggest the SECTION.KEY of any section whose key is close to `word`."""
+    if not word or word in get_type_hints(Settings):
+        return ""  # a section name: suggesting a key of another section would mislead
+    paths = {
+        f"{section}.{f.name}": f.name
+        for section, cls in get_type_hints(Settings).items()
+        for f in fields(cls)
+    }
+    by_key: dict[str, str] = {}
+    for path, key in paths.items():
+        by_key.setdefault(key, path)
+    close = difflib.get_close_matches(word, list(by_key), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {by_key[close[0]]!r}?)"
+    close = difflib.get_close_matches(word, list(paths), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def as_dict(settings: Settings) -> dict[str, Any]:

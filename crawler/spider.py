@@ -34,8 +34,7 @@ class Spider:
         """The first requests; by default one for each of `start_urls`."""
         if isinstance(self.start_urls, str):
             raise SpiderError(f"{type(self).__name__}.start_urls must be a list of URLs, not a str")
-        for url in self.start_urls:
-            yield Request(url)
+        return (Request(url) for url in self.start_urls)
 
     def parse(self, response: Any) -> Any:
         """The default callback."""

@@ -74,14 +74,16 @@ class CrawlStats:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())) or "none"
         filtered = ", ".join(f"{k}: {v}" for k, v in sorted(self.filtered.items())) or "none"
         failures = ", ".join(f"{k}: {v}" for k, v in self.failures.most_common()) or "none"
-        return "\n".join([
-            f"crawl {state}: {self.pages} pages, {self.items} items, {self.failed} failed, "
-            f"{self.dead} dead in {duration:.1f}s ({rate:.0f} pages/s this session)",
-            f"  status codes: {statuses}",
-            f"  failures: {failures}",
-            f"  retries: {self.retries}, duplicates skipped: {self.duplicates}, "
-            f"filtered: {filtered}, worker deaths: {self.worker_deaths}",
-        ])
+        return "\n".join(
+            [
+                f"crawl {state}: {self.pages} pages, {self.items} items, {self.failed} failed, "
+                f"{self.dead} dead in {duration:.1f}s ({rate:.0f} pages/s this session)",
+                f"  status codes: {statuses}",
+                f"  failures: {failures}",
+                f"  retries: {self.retries}, duplicates skipped: {self.duplicates}, "
+                f"filtered: {filtered}, worker deaths: {self.worker_deaths}",
+            ]
+        )
 
 
 def _reason_class(reason: str) -> str:

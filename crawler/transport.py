@@ -7,6 +7,7 @@ Parsers listen (`listen`), downloaders connect (`connect`).  Each connection ope
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -32,10 +33,8 @@ def socket_dir(run_dir: Path) -> Path:
 
 def make_socket_dir(path: Path) -> None:
     """Create `path` 0700 and owned by us, or refuse one that someone else could write."""
-    try:
+    with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise JobError(f"socket folder {path} is not a directory owned by this user")

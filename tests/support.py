@@ -73,18 +73,30 @@ class Project:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "crawler", *args]
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 90
+    ) -> subprocess.CompletedProcess[str]:
         """Run the command line to its end, in its own session (like a terminal job)."""
         return subprocess.run(
-            self.command(*args), cwd=self.root, env=_env(env), capture_output=True, text=True,
-            timeout=timeout, start_new_session=True,
+            self.command(*args),
+            cwd=self.root,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
         )
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start the command line in the background, in its own session."""
         return subprocess.Popen(
-            self.command(*args), cwd=self.root, env=_env(env), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True,
+            self.command(*args),
+            cwd=self.root,
+            env=_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
 
     def run_dir(self, spider: str) -> Path:

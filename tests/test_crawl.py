@@ -19,7 +19,9 @@ from tests.support import Project, interrupt, serve_app, wait_for
 PRODUCTS = 200
 
 
-def settings(downloaders: int = 2, parsers: int = 2, transport: str = "unix", extra: str = "") -> str:
+def settings(
+    downloaders: int = 2, parsers: int = 2, transport: str = "unix", extra: str = ""
+) -> str:
     return f"""
         [processes]
         downloaders = {downloaders}
@@ -195,12 +197,16 @@ OFFSITE_SPIDER = """
 def test_offsite_links_are_filtered(project: Project, site: str) -> None:
     project.add_spider(
         "offsite",
-        OFFSITE_SPIDER + f"\n        start_urls = [{site!r}]\n        allowed_domains = ['127.0.0.1']\n",
+        OFFSITE_SPIDER
+        + f"\n        start_urls = [{site!r}]\n        allowed_domains = ['127.0.0.1']\n",
     )
     project.write_settings(settings(1, 1))
     result = project.run("crawl", "offsite")
     assert result.returncode == 0, result.stderr
-    assert {item["url"] for item in project.items("offsite")} == {site, f"{site}catalogue/page-1.html"}
+    assert {item["url"] for item in project.items("offsite")} == {
+        site,
+        f"{site}catalogue/page-1.html",
+    }
     assert project.stats("offsite")["filtered"]["offsite"] >= 1
 
 

@@ -36,14 +36,19 @@ def make_app(catalogue: Catalogue, delay: float = 0.0) -> web.Application:
 
 def serve_forever(port: int, products: int, delay: float = 0.0) -> None:
     """Serve the demo catalogue on 127.0.0.1:`port` until killed."""
-    web.run_app(make_app(Catalogue(products), delay), host="127.0.0.1", port=port,
-                print=None, access_log=None)
+    web.run_app(
+        make_app(Catalogue(products), delay),
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+    )
 
 
 def _serve_child(port: int, products: int) -> None:
-    from crawler.worker import detach_from_terminal_signals
-
     import os
+
+    from crawler.worker import detach_from_terminal_signals
 
     detach_from_terminal_signals(os.getppid())
     serve_forever(port, products)

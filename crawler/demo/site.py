@@ -43,7 +43,9 @@ class Catalogue:
     def render(self, path: str) -> bytes | None:
         """The HTML of `path`, or None for a 404."""
         if path in ("/", "/index.html"):
-            return self._html("Catalogue", '<a class="start" href="/catalogue/page-1.html">Browse</a>')
+            return self._html(
+                "Catalogue", '<a class="start" href="/catalogue/page-1.html">Browse</a>'
+            )
         if path.startswith("/catalogue/page-") and path.endswith(".html"):
             number = _number(path[len("/catalogue/page-") : -5])
             if number is not None and 1 <= number <= self.listing_pages:
@@ -61,14 +63,21 @@ class Catalogue:
             f'<li class="product"><a href="/product/{n}.html">{self.product(n).title}</a></li>'
             for n in range(first, last + 1)
         )
-        nav = f'<li class="next"><a href="page-{number + 1}.html">next</a></li>' \
-            if number < self.listing_pages else ""
-        return self._html(f"Page {number}", f'<ol class="products">{links}</ol><ul class="pager">{nav}</ul>')
+        nav = (
+            f'<li class="next"><a href="page-{number + 1}.html">next</a></li>'
+            if number < self.listing_pages
+            else ""
+        )
+        return self._html(
+            f"Page {number}", f'<ol class="products">{links}</ol><ul class="pager">{nav}</ul>'
+        )
 
     def _product(self, number: int) -> bytes:
         product = self.product(number)
         related = [(number * 7) % self.products + 1, (number * 13) % self.products + 1]
-        links = "".join(f'<a class="related" href="/product/{n}.html#reviews">{n}</a>' for n in related)
+        links = "".join(
+            f'<a class="related" href="/product/{n}.html#reviews">{n}</a>' for n in related
+        )
         body = (
             f'<article class="product"><h1>{product.title}</h1>'
             f'<p class="price">{product.price}</p>'
