@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,14 @@ from crawler import settings as settings_module
 from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
 from crawler.journal import Closed, Done, Failed, Header, JournalWriter, Record, Requeued, Seeded
 from crawler.messages import RequestSpec
-from crawler.scheduler import EXIT_FATAL, EXIT_OK, CrawlPlan, Scheduler, check_start_urls
+from crawler.scheduler import (
+    EXIT_FATAL,
+    EXIT_OK,
+    TERMINAL_SIGNALS,
+    CrawlPlan,
+    Scheduler,
+    check_start_urls,
+)
 from crawler.settings import Settings
 from crawler.spider import SpiderRef, find
 from crawler.stats import CrawlStats
@@ -145,7 +153,12 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def run_crawl(request: CrawlRequest) -> int:
-    """The whole crawl; returns the process exit code."""
+    """The whole crawl; returns the process exit code.
+
+    SIGINT and SIGTERM stay blocked except while the scheduler runs with its handlers, so
+    a Ctrl-C at any moment either starts an orderly stop or waits for one.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     ref, settings = prepare(request)
     output_root = (request.root / settings.output.root).resolve()
     run = runfolder.choose(output_root, ref.name, request.fresh)

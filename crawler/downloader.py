@@ -209,9 +209,11 @@ class Downloader:
         try:
             writer = await link.writer()
             if enabled("downloader.mid_frame"):
-                writer.write(frame[: len(frame) // 2])
+                half = len(frame) // 2
+                writer.write(frame[:half])
                 await writer.drain()
                 failpoint("downloader.mid_frame", page.url)
+                frame = frame[half:]
             writer.write(frame)
             await writer.drain()
         except (OSError, ConnectionError) as exc:

@@ -25,14 +25,41 @@ class _Point:
     hits: int = 0
 
 
+_ACTIONS = ("kill", "abort", "sleep", "enospc", "raise")
+
+
 def _parse(spec: str) -> dict[str, list[_Point]]:
+    """Parse CRAWLER_FAILPOINTS; raise ValueError on a malformed entry (a typo must not
+    silently disable the fault a test relies on)."""
     points: dict[str, list[_Point]] = {}
     for entry in filter(None, (e.strip() for e in spec.split(";"))):
-        target, _, action = entry.partition("=")
+        target, sep, action = entry.partition("=")
         action, _, url = action.partition("@")
-        name, _, nth = target.partition(":")
+        name, colon, nth = (part.strip() for part in target.partition(":"))
+        action = action.strip()
+        kind, _, arg = action.partition(":")
+        problem = ""
+        if not sep or not name:
+            problem = "expected NAME[:N]=ACTION[@URL]"
+        elif colon and not (nth.isdigit() and int(nth) >= 1):
+            problem = f"N must be a whole number >= 1, got {nth!r}"
+        elif kind not in _ACTIONS:
+            problem = f"unknown action {action!r} (one of {', '.join(_ACTIONS)})"
+        elif arg and kind != "sleep":
+            problem = f"action {kind!r} takes no argument, got {action!r}"
+        elif kind == "sleep" and arg and not _is_number(arg):
+            problem = f"sleep takes seconds, got {arg!r}"
+        if problem:
+            raise ValueError(f"CRAWLER_FAILPOINTS entry {entry!r}: {problem}")
         points.setdefault(name, []).append(_Point(action, int(nth or 0), url))
     return points
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return float(text) >= 0
+    except ValueError:
+        return False
 
 
 _POINTS = _parse(os.environ.get("CRAWLER_FAILPOINTS", ""))

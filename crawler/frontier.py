@@ -1,18 +1,36 @@
 """The embedded frontier: pending requests, the seen set and leases; owned by the scheduler.
 
 A request is leased, never popped: it stays here until its lease ends in a commit, a
-failure or a requeue.  Per-host limits are applied as requests are leased.
+failure or a requeue.  Per-host limits are applied as requests are leased: a request whose
+host is at its limit is parked (keeping its place in the order) until a lease of that host ends.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import deque
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from crawler.fingerprint import fingerprint
 from crawler.messages import RequestSpec
 from crawler.seen import FingerprintSet
+
+_Entry = tuple[int, int, RequestSpec]  # (-priority, arrival, request): heap order
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_key(url: str) -> str:
+    """The host a per-host limit counts: lower-case name, and the port unless the default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or _DEFAULT_PORTS.get(parts.scheme.lower()) == port:
+        return host
+    return f"{host}:{port}"
 
 
 @dataclass
@@ -25,6 +43,7 @@ class Lease:
     downloader: int
     parser: int
     handed: bool = False
+    since: float = field(default_factory=time.monotonic)  # leased, or handed to the parser
 
 
 class LocalFrontier:
@@ -34,9 +53,9 @@ class LocalFrontier:
         self.per_host = per_host
         self.seen = FingerprintSet()
         self.next_id = 1
-        self._heap: list[tuple[int, int, RequestSpec]] = []
+        self._heap: list[_Entry] = []
         self._seq = 0
-        self._parked: dict[str, deque[RequestSpec]] = {}
+        self._parked: dict[str, list[_Entry]] = {}
         self._host_active: dict[str, int] = {}
         self._parked_count = 0
         self.leases: dict[int, Lease] = {}
@@ -59,7 +78,7 @@ class LocalFrontier:
         """Add the requests not seen before (all with dont_filter); return them with ids."""
         admitted = []
         for request in requests:
-            if not request.dont_filter and not self.seen.add(request.fingerprint):
+            if not request.dont_filter and not self.seen.add(_fingerprint_of(request)):
                 continue
             request.id = self.next_id
             self.next_id += 1
@@ -70,7 +89,7 @@ class LocalFrontier:
     def restore(self, request: RequestSpec) -> None:
         """Mark a journaled request seen (on resume), without queueing it."""
         if not request.dont_filter:
-            self.seen.add(request.fingerprint)
+            self.seen.add(_fingerprint_of(request))
         self.next_id = max(self.next_id, request.id + 1)
 
     def push(self, request: RequestSpec) -> None:
@@ -81,11 +100,12 @@ class LocalFrontier:
     def lease(self, downloader: int, parser: int) -> Lease | None:
         """Lease the most urgent request whose host has room, or None."""
         while self._heap:
-            _, _, request = heapq.heappop(self._heap)
-            host = urlsplit(request.url).netloc
+            entry = heapq.heappop(self._heap)
+            request = entry[2]
+            host = host_key(request.url)
             active = self._host_active.get(host, 0)
             if active >= self.per_host:
-                self._parked.setdefault(host, deque()).append(request)
+                heapq.heappush(self._parked.setdefault(host, []), entry)
                 self._parked_count += 1
                 continue
             self._host_active[host] = active + 1
@@ -103,7 +123,7 @@ class LocalFrontier:
         remaining = self._host_active[lease.host] - 1
         parked = self._parked.get(lease.host)
         if parked:
-            self.push(parked.popleft())
+            heapq.heappush(self._heap, heapq.heappop(parked))  # its place in the order kept
             self._parked_count -= 1
             if not parked:
                 del self._parked[lease.host]
@@ -122,12 +142,24 @@ class LocalFrontier:
             or (parser is not None and lease.parser == parser)
         ]
 
+    def expired(self, now: float, limit: float) -> list[Lease]:
+        """Leases without progress for `limit` seconds (the holder lost them)."""
+        return [lease for lease in self.leases.values() if now - lease.since > limit]
+
     def drain_pending(self) -> list[RequestSpec]:
-        """Remove and return everything pending (when a limit closes the crawl)."""
-        requests = [request for _, _, request in self._heap]
+        """Remove and return everything pending, in lease order (when a limit closes the crawl)."""
+        entries = list(self._heap)
         for parked in self._parked.values():
-            requests.extend(parked)
+            entries.extend(parked)
+        requests = [request for _, _, request in sorted(entries, key=lambda e: e[:2])]
         self._heap.clear()
         self._parked.clear()
         self._parked_count = 0
         return requests
+
+
+def _fingerprint_of(request: RequestSpec) -> int:
+    """The request's fingerprint, computed if the sender left it unset (0)."""
+    if not request.fingerprint:
+        request.fingerprint = fingerprint(request.method, request.url, request.body)
+    return request.fingerprint

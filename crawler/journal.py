@@ -1,12 +1,16 @@
 """The job's append-only journal: what was admitted, committed, failed; written by the scheduler.
 
 A record is committed once it is written (the operating system has it); fsyncs are batched.
-Framing: 4-byte length, 4-byte CRC-32, msgpack payload.  A torn last record (a crash
-mid-write) is cut off on open; damage anywhere else fails closed.
+Framing: 4-byte length, 4-byte CRC-32 of the payload, 4-byte CRC-32 of those 8 bytes, then
+the msgpack payload.  The frame's own checksum means a damaged length is seen as damage,
+never mistaken for a record running past the end of the file.  A torn last record (a crash
+mid-write, or a tail of zero bytes left by a system crash) is cut off on open; damage
+anywhere else fails closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
@@ -19,8 +23,9 @@ import msgspec
 from crawler.errors import JournalCorruptError
 from crawler.messages import RequestSpec
 
-VERSION = 1
-_FRAME = struct.Struct("<II")
+VERSION = 2  # 2: frames carry a checksum of their length
+_FRAME = struct.Struct("<III")
+_LEGACY_FRAME = struct.Struct("<II")  # version 1: length and payload checksum only
 
 
 class Header(msgspec.Struct, tag=True, array_like=True):
@@ -83,7 +88,8 @@ _encoder = msgspec.msgpack.Encoder()
 
 def frame(record: Any) -> bytes:
     payload = _encoder.encode(record)
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+    head = struct.pack("<II", len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
 def read(path: Path) -> tuple[list[Record], int]:
@@ -93,8 +99,14 @@ def read(path: Path) -> tuple[list[Record], int]:
     offset = 0
     while offset < len(data):
         if offset + _FRAME.size > len(data):
-            break  # torn header at the end
-        size, crc = _FRAME.unpack_from(data, offset)
+            break  # torn frame at the end
+        size, crc, check = _FRAME.unpack_from(data, offset)
+        if zlib.crc32(data[offset : offset + 8]) != check:
+            if not data[offset:].strip(b"\0"):
+                break  # zeros that a system crash left at the end
+            if offset == 0:
+                _check_legacy(path, data)
+            raise _corrupt(path, offset, "the frame checksum does not match")
         end = offset + _FRAME.size + size
         if end > len(data):
             break  # torn payload at the end
@@ -102,20 +114,51 @@ def read(path: Path) -> tuple[list[Record], int]:
         if zlib.crc32(payload) != crc:
             if end == len(data):
                 break  # the last record was torn
-            raise JournalCorruptError(f"journal {path} is corrupt at byte {offset} (checksum)")
+            raise _corrupt(path, offset, "the record checksum does not match")
+        if offset == 0:
+            _check_header(path, payload)
         try:
             records.append(_decoder.decode(payload))
         except msgspec.DecodeError as exc:
-            raise JournalCorruptError(f"journal {path} is corrupt at byte {offset}: {exc}") from exc
+            raise _corrupt(path, offset, f"the record cannot be decoded ({exc})") from exc
         offset = end
-    if records and not isinstance(records[0], Header):
-        raise JournalCorruptError(f"journal {path} does not start with a header")
-    if records and records[0].version != VERSION:  # type: ignore[union-attr]
-        raise JournalCorruptError(
-            f"journal {path} has version {records[0].version}, "  # type: ignore[union-attr]
-            f"this crawler reads version {VERSION}; start over with --fresh"
-        )
     return records, offset
+
+
+def _corrupt(path: Path, offset: int, why: str) -> JournalCorruptError:
+    return JournalCorruptError(
+        f"journal {path} is corrupt at byte {offset}: {why}; the run cannot be resumed, "
+        "start over with --fresh"
+    )
+
+
+def _check_header(path: Path, payload: bytes) -> None:
+    """The first record must be a Header of this VERSION (checked before any other decoding)."""
+    try:
+        first = msgspec.msgpack.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise _corrupt(path, 0, f"the first record cannot be decoded ({exc})") from exc
+    if not (isinstance(first, list) and first and first[0] == "Header"):
+        raise JournalCorruptError(
+            f"journal {path} does not start with a header; it is not a journal of this "
+            "crawler, start over with --fresh"
+        )
+    version = first[1] if len(first) > 1 else None
+    if version != VERSION:
+        raise JournalCorruptError(
+            f"journal {path} has version {version!r}, this crawler reads version {VERSION}; "
+            "start over with --fresh"
+        )
+
+
+def _check_legacy(path: Path, data: bytes) -> None:
+    """Raise the version error if `data` starts with a version 1 header (older framing)."""
+    if len(data) < _LEGACY_FRAME.size:
+        return
+    size, crc = _LEGACY_FRAME.unpack_from(data)
+    payload = data[_LEGACY_FRAME.size : _LEGACY_FRAME.size + size]
+    if len(payload) == size and zlib.crc32(payload) == crc:
+        _check_header(path, payload)
 
 
 class JournalWriter:
@@ -134,14 +177,25 @@ class JournalWriter:
         self._queued.append(frame(record))
 
     def flush(self) -> None:
-        """Write the queued records; they are committed when this returns."""
+        """Write the queued records; they are committed when this returns.
+
+        If the write fails (ENOSPC...), the file is cut back to its length before it, so no
+        half record stays in the middle of the journal; the records stay queued.
+        """
         if not self._queued:
             return
         data = b"".join(self._queued)
-        self._queued.clear()
+        start = os.lseek(self._fd, 0, os.SEEK_CUR)
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+                os.lseek(self._fd, start, os.SEEK_SET)
+            raise
+        self._queued.clear()
         self.unsynced = True
 
     def sync(self) -> None:
@@ -150,9 +204,15 @@ class JournalWriter:
             os.fsync(self._fd)
 
     def close(self) -> None:
-        self.flush()
-        self.sync()
-        os.close(self._fd)
+        """Flush, sync and close (the file is closed even if the last write fails)."""
+        if self._fd < 0:
+            return
+        try:
+            self.flush()
+            self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def iter_done(records: list[Record]) -> Iterator[Done]:

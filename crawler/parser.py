@@ -91,6 +91,7 @@ class Parser:
         self.part_name = f"{args.index}-{time.time_ns()}.jsonl"
         self.offset = 0
         self.encoder = msgspec.json.Encoder()
+        self.connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self.out: Sender
 
     def __repr__(self) -> str:
@@ -117,10 +118,18 @@ class Parser:
             finally:
                 server.close()
                 remove_socket(path)
+                await self._close_connections()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self.out.drain()
+
+    async def _close_connections(self) -> None:
+        """Close downloaders' connections and let their handlers end on their own."""
+        for writer in self.connections.values():
+            writer.close()
+        if self.connections:
+            await asyncio.wait(list(self.connections), timeout=2.0)
 
     async def _control(self, receiver: Receiver[Any]) -> None:
         """Wait for Stop (or the scheduler's end of the Pipe)."""
@@ -135,6 +144,9 @@ class Parser:
         """Read pages from one downloader; reject strangers, junk and oversized frames."""
         limit = self.args.settings.downloader.max_body_size + 1024 * 1024
         receiver: Receiver[Any] = Receiver(reader, ToParser, max_frame=limit)
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections[task] = writer
         try:
             if not peer_is_us(writer):
                 logger.warning("refused a connection from another user")
@@ -149,6 +161,7 @@ class Parser:
         except (TimeoutError, FrameTooLarge, msgspec.DecodeError) as exc:
             logger.warning("closed a bad connection: %s", exc)
         finally:
+            del self.connections[task]
             writer.close()
 
     async def _work(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,57 +57,130 @@ class Request:
 
 def check_url(url: str) -> None:
     """Raise ValueError unless `url` is an absolute http(s) URL."""
-    if url != url.strip() or any(ord(c) < 32 for c in url):
-        raise ValueError(f"URL has whitespace or control characters: {url!r}")
-    parts = urlsplit(url)
-    if not parts.scheme:
-        raise ValueError(f"missing scheme in request URL: {url!r}")
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {url!r} (http or https)")
-    if not parts.hostname:
-        raise ValueError(f"missing host in request URL: {url!r}")
+    if not isinstance(url, str):
+        raise ValueError(f"request URL must be a str, got {type(url).__name__}")
+    if not url:
+        raise ValueError("request URL is empty")
+    if url != url.strip() or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in url):
+        raise ValueError(
+            f"request URL {url!r} has leading or trailing whitespace or control characters"
+        )
     try:
-        parts.port  # noqa: B018 - raises on an invalid port
+        parts = urlsplit(url)
     except ValueError as exc:
-        raise ValueError(f"invalid port in request URL: {url!r}") from exc
+        raise ValueError(f"invalid request URL {url!r}: {exc}") from exc
+    looks_like_host = re.match(r"\d+(/|$)", url[len(parts.scheme) + 1 :])  # "localhost:80"
+    if not parts.scheme or (parts.scheme not in ("http", "https") and looks_like_host):
+        raise ValueError(
+            f"missing scheme in request URL {url!r}: it must start with http:// or https://"
+        )
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"unsupported scheme {parts.scheme!r} in request URL {url!r}: only http and https "
+            "can be fetched"
+        )
+    if not parts.hostname:
+        raise ValueError(f"missing host in request URL {url!r}")
+    if any(c.isspace() for c in parts.netloc):
+        raise ValueError(f"request URL {url!r} has whitespace in its host")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"invalid port in request URL {url!r}: a port is a number 1 to 65535")
 
 
-def callback_name(spider: object, callback: Callback | str | None, default: str | None) -> str | None:
-    """Return the spider method name of `callback`, or raise ValueError if it is not one."""
+def callback_name(
+    spider: object, callback: Callback | str | None, default: str | None
+) -> str | None:
+    """Return the spider method name of `callback`, or raise ValueError if it is not one.
+
+    Callbacks cross process boundaries by name, so a callback must be a method of the
+    spider's class: its name, the method bound to this spider, or the class's function.
+    """
     if callback is None:
         return default
-    name = callback if isinstance(callback, str) else getattr(callback, "__name__", None)
-    method = getattr(type(spider), name, None) if isinstance(name, str) else None
+    spider_cls = type(spider)
+    where = f"spider {spider_cls.__name__}"
+    if isinstance(callback, str):
+        if not callable(getattr(spider_cls, callback, None)):
+            raise ValueError(
+                f"callback {callback!r} is not a method of {where}; "
+                "callbacks cross process boundaries by name"
+            )
+        return callback
+    name = getattr(callback, "__name__", None)
+    if not isinstance(name, str):
+        name = None
+    method = getattr(spider_cls, name, None) if name is not None else None
     if name is None or not callable(method):
         raise ValueError(
-            f"callback {callback!r} is not a method of spider {type(spider).__name__}; "
-            "callbacks cross process boundaries by name"
+            f"callback {callback!r} is not a method of {where}; "
+            "callbacks cross process boundaries by name, so use a method of the spider"
         )
-    bound_self = getattr(callback, "__self__", spider)
-    if not isinstance(callback, str) and bound_self is not spider:
-        raise ValueError(f"callback {callback!r} is bound to another object than the spider")
+    bound_self = getattr(callback, "__self__", None)
+    if bound_self is not None and bound_self is not spider:
+        raise ValueError(
+            f"callback {callback!r} is bound to another object than the spider; "
+            f"use a method of {where}"
+        )
+    function = getattr(callback, "__func__", callback) if bound_self is spider else callback
+    if function is not method:
+        raise ValueError(
+            f"callback {callback!r} is not {where}'s method {name!r} but another function "
+            "of that name; callbacks cross process boundaries by name"
+        )
     return name
 
 
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack carries
+
+
 def check_plain(value: Any, path: str = "meta") -> None:
-    """Raise ValueError unless `value` is plain data (str, numbers, bool, None, bytes, lists, dicts)."""
+    """Raise ValueError unless `value` is plain data: str, int, float, bool, None, bytes, and
+    lists and str-keyed dicts of those; the message names where, e.g. meta['a'][0]."""
+    _check_plain(value, path, set())
+
+
+def _check_plain(value: Any, path: str, parents: set[int]) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise ValueError(f"{path} holds an int too large for 64 bits: {value}")
+        return
     if isinstance(value, _PLAIN_SCALARS):
         return
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            check_plain(item, f"{path}[{index}]")
+    if isinstance(value, list | tuple | dict):
+        if id(value) in parents:
+            raise ValueError(f"{path} contains itself (a reference cycle)")
+        parents.add(id(value))
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ValueError(
+                        f"{path} has a key {key!r} of type {type(key).__name__}; "
+                        "keys must be str"
+                    )
+                _check_plain(item, f"{path}[{key!r}]", parents)
+        else:
+            for index, item in enumerate(value):
+                _check_plain(item, f"{path}[{index}]", parents)
+        parents.discard(id(value))
         return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{path} has a non-str key {key!r}")
-            check_plain(item, f"{path}[{key!r}]")
-        return
-    raise ValueError(f"{path} holds a {type(value).__name__}, which is not plain data")
+    raise ValueError(
+        f"{path} holds a {type(value).__name__}, which is not plain data "
+        "(str, int, float, bool, None, bytes, list or dict)"
+    )
 
 
 def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
-    """Convert a user `Request` into its wire form, checking callback names and meta."""
+    """Convert a user `Request` into its wire form; ValueError if it cannot cross processes.
+
+    Checks the URL, callback name, meta, and the types of the other fields (a Request's
+    attributes can be changed after it was made).
+    """
+    check_url(request.url)
+    _check_fields(request)
     check_plain(request.meta)
     return RequestSpec(
         url=request.url,
@@ -119,6 +193,25 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
         dont_filter=request.dont_filter,
         depth=depth,
     )
+
+
+def _check_fields(request: Request) -> None:
+    where = f"request {request.url}"
+    if not isinstance(request.method, str) or not re.fullmatch(r"[A-Z0-9_-]+", request.method):
+        raise ValueError(f"{where}: method must be a word like GET or POST, got {request.method!r}")
+    if not isinstance(request.headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in request.headers.items()
+    ):
+        raise ValueError(f"{where}: headers must map str to str, got {request.headers!r}")
+    if not isinstance(request.body, bytes):
+        raise ValueError(f"{where}: body must be bytes or str, got {type(request.body).__name__}")
+    if not isinstance(request.meta, dict):
+        raise ValueError(f"{where}: meta must be a dict, got {type(request.meta).__name__}")
+    priority = request.priority
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) >= 2**63:
+        raise ValueError(f"{where}: priority must be a 64-bit int, got {priority!r}")
+    if not isinstance(request.dont_filter, bool):
+        raise ValueError(f"{where}: dont_filter must be True or False, got {request.dont_filter!r}")
 
 
 def from_spec(spec: RequestSpec) -> Request:

@@ -103,7 +103,10 @@ class Response:
         xpath: str | None = None,
         **kwargs: Any,
     ) -> list[Request]:
-        """Requests for every URL in `urls`, or for every link matched by `css` / `xpath`."""
+        """Requests for every http(s) URL in `urls`, or every link matched by `css` / `xpath`.
+
+        Links to other schemes (mailto:, javascript:, tel:, ...) are skipped.
+        """
         targets: Iterable[str | Selector]
         if urls is not None:
             targets = urls
@@ -113,13 +116,23 @@ class Response:
             targets = self.xpath(xpath)
         else:
             raise ValueError("follow_all() needs urls, css or xpath")
-        return [self.follow(target, callback, **kwargs) for target in targets]
+        requests = []
+        for target in targets:
+            url = self.urljoin(_href(target))
+            if url.startswith(("http://", "https://")):  # skip mailto:, javascript:, tel:...
+                requests.append(Request(url, callback=callback, **kwargs))
+        return requests
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}>"
 
 
 def _href(url: str | Selector) -> str:
+    """The link of a string or a selector, without the whitespace browsers ignore."""
+    return _raw_href(url).strip(" \t\n\r\f")
+
+
+def _raw_href(url: str | Selector) -> str:
     if isinstance(url, str):
         return url
     if url.root is not None and not isinstance(url.root, str):

@@ -56,6 +56,7 @@ logger = logging.getLogger("crawler")
 EXIT_OK, EXIT_FATAL, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
 EXIT_WORKER_FATAL = 3
 _RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0)
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,11 @@ class Scheduler:
     async def crawl(self) -> int:
         """Run the crawl to its end; return the exit code."""
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in TERMINAL_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
+        # Signals were blocked since start-up (see crawl.py): a Ctrl-C that came early is
+        # delivered now, to the handler, and starts an orderly stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
         make_socket_dir(self.sockets)
         self.starts = self._start_iterator()
         try:
@@ -145,7 +149,8 @@ class Scheduler:
                 task.cancel()
             self.state = "stopping"
             await stop(self.parsers + self.downloaders, Stop(), timeout=5.0)
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+            for signum in TERMINAL_SIGNALS:
                 loop.remove_signal_handler(signum)
             shutil.rmtree(self.sockets, ignore_errors=True)
         return self.exit_code
@@ -188,16 +193,35 @@ class Scheduler:
     # ---- the pump: journal, then dispatch, then check the end --------------------------
 
     async def _pump(self) -> None:
-        while True:
+        while not self.done.is_set():
             await self.wake.wait()
             self.wake.clear()
-            if self.state == "running":
-                await self._fill_from_starts()
-            failpoint("scheduler.before_journal")
-            self.journal.flush()
-            if self.state == "running":
-                self._dispatch()
-            self._check_end()
+            try:
+                await self._pump_once()
+            except OSError as exc:
+                self._abort(f"cannot write the journal {self.journal.path}: {exc.strerror or exc}")
+            except Exception as exc:
+                logger.critical("scheduler error", exc_info=True)
+                self._abort(f"scheduler error: {type(exc).__name__}: {exc}")
+
+    async def _pump_once(self) -> None:
+        if self.state == "running":
+            await self._fill_from_starts()
+        self._commit_journal()
+        if self.state == "running":
+            self._dispatch()
+        self._check_end()
+
+    def _commit_journal(self) -> None:
+        """Write the queued journal records: from here on they count."""
+        failpoint("scheduler.before_journal")
+        self.journal.flush()
+
+    def _abort(self, reason: str) -> None:
+        """Stop on a fatal error; what was committed stays, the run can be resumed."""
+        self.fatal = reason
+        self.state = "stopping"
+        self._finish(EXIT_FATAL)
 
     def _check_end(self) -> None:
         if self.done.is_set():
@@ -242,9 +266,7 @@ class Scheduler:
                 break
             d.busy.add(lease.id)
             p.busy.add(lease.id)
-            batches.setdefault(d.index, []).append(
-                Fetch(lease.request, lease.id, p.index)
-            )
+            batches.setdefault(d.index, []).append(Fetch(lease.request, lease.id, p.index))
         for index, fetches in batches.items():
             sender = self.downloaders[index].sender
             assert sender is not None
@@ -326,7 +348,7 @@ class Scheduler:
                 handle.busy.discard(lease_id)
                 lease = self.frontier.leases.get(lease_id)
                 if lease is not None:
-                    lease.handed = True
+                    lease.handed, lease.since = True, time.monotonic()
             case FetchFailed():
                 handle.busy.discard(message.lease)
                 self._on_fetch_failed(message)
@@ -540,9 +562,25 @@ class Scheduler:
         if self.state != "stopping" and not self.done.is_set():
             await self._spawn(handle)
 
+    def _reclaim_expired(self, now: float) -> None:
+        """Revoke leases that made no progress for too long; fencing refuses late acks."""
+        limits = self.settings.limits
+        for lease in self.frontier.expired(
+            now, limits.lease_timeout + self.settings.downloader.timeout
+        ):
+            logger.warning(
+                "lease of %s at %s expired; requeued",
+                lease.request.url,
+                f"parser-{lease.parser}" if lease.handed else f"downloader-{lease.downloader}",
+            )
+            self.downloaders[lease.downloader].busy.discard(lease.id)
+            self.parsers[lease.parser].busy.discard(lease.id)
+            self._revoke(lease, blamed=False, how="lease expired")
+
     def _watch_health(self) -> None:
-        """Kill workers whose event loop stopped turning (no heartbeat)."""
+        """Kill workers whose event loop stopped turning (no heartbeat); reclaim lost leases."""
         now = time.monotonic()
+        self._reclaim_expired(now)
         limit = self.settings.limits.hang_timeout
         for handle in self.downloaders + self.parsers:
             beat = handle.counters.get(HEARTBEAT)

@@ -49,6 +49,7 @@ class LimitSettings:
     max_crash_deliveries: int = 3
     max_restarts: int = 10
     hang_timeout: float = 60.0
+    lease_timeout: float = 300.0
     shutdown_grace: float = 10.0
 
 

@@ -146,9 +146,19 @@ def descendants() -> list[psutil.Process]:
         try:
             if child.status() != psutil.STATUS_ZOMBIE:
                 alive.append(child)
-        except psutil.NoSuchProcess:
+            elif child.ppid() == os.getpid():
+                os.waitpid(child.pid, os.WNOHANG)  # reap orphans re-parented to us
+        except (psutil.NoSuchProcess, ChildProcessError):
             pass
     return alive
+
+
+def is_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def assert_no_leftovers(timeout: float = 5.0) -> None:

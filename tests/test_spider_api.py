@@ -107,7 +107,8 @@ class Starts(Spider):
 
     async def start_requests(self):
         for n in (1, 3):
-            yield Request({site!r} + str(n), callback=self.parse_page, meta={{"n": n, "tags": ["a"]}})
+            meta = {{"n": n, "tags": ["a"]}}
+            yield Request({site!r} + str(n), callback=self.parse_page, meta=meta)
 
     def parse_page(self, response):
         yield {{"n": response.meta["n"], "tags": response.meta["tags"], "status": response.status}}
@@ -186,7 +187,9 @@ class Out(Spider):
 
 
 def test_python_dash_m_and_console_script_agree(project: Project) -> None:
-    project.add_spider("one", "from crawler import Spider\n\nclass One(Spider):\n    name = 'one'\n")
+    project.add_spider(
+        "one", "from crawler import Spider\n\nclass One(Spider):\n    name = 'one'\n"
+    )
     result = project.run("list")
     assert result.returncode == 0 and "one\tspiders.one.One" in result.stdout
 

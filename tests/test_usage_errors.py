@@ -66,27 +66,34 @@ def test_spider_syntax_error_shows_file_and_line(project: Project) -> None:
 
 
 def test_every_bad_start_url_is_listed(project: Project) -> None:
-    project.add_spider("urls", """
+    project.add_spider(
+        "urls",
+        """
         from crawler import Spider
 
         class Urls(Spider):
             name = "urls"
             start_urls = ["http://127.0.0.1:9/", "example.com/x", "ftp://host/", " http://a/ "]
-    """)
+    """,
+    )
     result = project.run("crawl", "urls")
-    assert_usage_error(result, "start_urls[1]", "missing scheme", "start_urls[2]", "ftp",
-                       "start_urls[3]")
+    assert_usage_error(
+        result, "start_urls[1]", "missing scheme", "start_urls[2]", "ftp", "start_urls[3]"
+    )
     assert "start_urls[0]" not in result.stderr
 
 
 def test_start_urls_as_a_string_is_refused(project: Project) -> None:
-    project.add_spider("urls", """
+    project.add_spider(
+        "urls",
+        """
         from crawler import Spider
 
         class Urls(Spider):
             name = "urls"
             start_urls = "http://127.0.0.1:9/"
-    """)
+    """,
+    )
     assert_usage_error(project.run("crawl", "urls"), "must be a list")
 
 
@@ -103,7 +110,9 @@ def test_bad_spider_argument(project: Project) -> None:
 
 def _start_slow_crawl(project: Project) -> object:
     """A crawl whose start requests never end (each page is slow)."""
-    project.add_spider("slow", """
+    project.add_spider(
+        "slow",
+        """
         import asyncio
         from crawler import Request, Spider
 
@@ -114,7 +123,8 @@ def _start_slow_crawl(project: Project) -> object:
                 while True:
                     await asyncio.sleep(0.05)
                     yield Request("http://127.0.0.1:9/", dont_filter=True)
-    """)
+    """,
+    )
     project.write_settings("[downloader]\nretries = 0\n")
     return project.start("crawl", "slow")
 

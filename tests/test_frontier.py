@@ -1,0 +1,287 @@
+"""frontier.py: admission and dedup, lease order, per-host limits, leases and draining."""
+
+from __future__ import annotations
+
+from crawler.fingerprint import fingerprint
+from crawler.frontier import LocalFrontier, host_key
+from crawler.messages import RequestSpec
+
+
+def spec(
+    url: str, priority: int = 0, dont_filter: bool = False, method: str = "GET"
+) -> RequestSpec:
+    request = RequestSpec(url, method=method, priority=priority, dont_filter=dont_filter)
+    if not dont_filter:
+        request.fingerprint = fingerprint(method, url)
+    return request
+
+
+def lease_all(frontier: LocalFrontier) -> list[str]:
+    urls = []
+    while (lease := frontier.lease(0, 0)) is not None:
+        urls.append(lease.request.url)
+    return urls
+
+
+# ---- admission ------------------------------------------------------------------------
+
+
+def test_admit_assigns_increasing_ids() -> None:
+    frontier = LocalFrontier(per_host=10)
+    admitted = frontier.admit([spec("http://a.com/1"), spec("http://a.com/2")])
+    assert [r.id for r in admitted] == [1, 2]
+    admitted = frontier.admit([spec("http://a.com/3")])
+    assert [r.id for r in admitted] == [3]
+    assert frontier.next_id == 4
+    assert frontier.pending_count() == 3
+
+
+def test_admit_drops_seen_fingerprints() -> None:
+    frontier = LocalFrontier(per_host=10)
+    assert len(frontier.admit([spec("http://a.com/1")])) == 1
+    again = frontier.admit(
+        [spec("http://a.com/1"), spec("http://A.com:80/1#x"), spec("http://a.com/2")]
+    )
+    assert [r.url for r in again] == ["http://a.com/2"]
+    assert [r.id for r in again] == [2]  # no id spent on a duplicate
+    assert frontier.pending_count() == 2
+    assert len(frontier.seen) == 2
+
+
+def test_duplicates_within_one_batch() -> None:
+    frontier = LocalFrontier(per_host=10)
+    admitted = frontier.admit([spec("http://a.com/?a=1&b=2"), spec("http://a.com/?b=2&a=1")])
+    assert len(admitted) == 1
+
+
+def test_same_url_other_method_is_not_a_duplicate() -> None:
+    frontier = LocalFrontier(per_host=10)
+    admitted = frontier.admit([spec("http://a.com/"), spec("http://a.com/", method="POST")])
+    assert len(admitted) == 2
+
+
+def test_dont_filter_is_always_admitted_and_not_marked_seen() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec("http://a.com/1")])
+    admitted = frontier.admit(
+        [spec("http://a.com/1", dont_filter=True), spec("http://a.com/1", dont_filter=True)]
+    )
+    assert [r.id for r in admitted] == [2, 3]
+    assert len(frontier.seen) == 1
+    assert len(frontier.admit([spec("http://a.com/new", dont_filter=True)])) == 1
+    assert fingerprint("GET", "http://a.com/new") not in frontier.seen
+
+
+def test_a_request_without_fingerprint_gets_one() -> None:
+    frontier = LocalFrontier(per_host=10)
+    request = RequestSpec("http://a.com/x")
+    assert frontier.admit([request]) == [request]
+    assert request.fingerprint == fingerprint("GET", "http://a.com/x")
+    assert frontier.admit([RequestSpec("http://a.com/x")]) == []
+
+
+def test_restore_marks_seen_without_queueing() -> None:
+    frontier = LocalFrontier(per_host=10)
+    old = spec("http://a.com/old")
+    old.id = 41
+    frontier.restore(old)
+    assert frontier.pending_count() == 0
+    assert frontier.is_idle()
+    assert frontier.lease(0, 0) is None
+    assert frontier.admit([spec("http://a.com/old")]) == []  # seen
+    fresh = frontier.admit([spec("http://a.com/new")])
+    assert [r.id for r in fresh] == [42]  # ids continue after the restored ones
+
+
+def test_restore_keeps_the_highest_id_and_skips_dont_filter() -> None:
+    frontier = LocalFrontier(per_host=10)
+    for request_id, url in [(7, "http://a.com/7"), (3, "http://a.com/3")]:
+        request = spec(url, dont_filter=request_id == 3)
+        request.id = request_id
+        frontier.restore(request)
+    assert frontier.next_id == 8
+    assert len(frontier.seen) == 1
+    assert len(frontier.admit([spec("http://a.com/3")])) == 1
+
+
+# ---- lease order ----------------------------------------------------------------------
+
+
+def test_highest_priority_first_and_fifo_within_a_priority() -> None:
+    frontier = LocalFrontier(per_host=100)
+    frontier.admit([
+        spec("http://a.com/low1", -5),
+        spec("http://a.com/mid1"),
+        spec("http://a.com/high1", 10),
+        spec("http://a.com/mid2"),
+        spec("http://a.com/high2", 10),
+        spec("http://a.com/low2", -5),
+        spec("http://a.com/mid3"),
+    ])
+    assert lease_all(frontier) == [
+        "http://a.com/high1", "http://a.com/high2",
+        "http://a.com/mid1", "http://a.com/mid2", "http://a.com/mid3",
+        "http://a.com/low1", "http://a.com/low2",
+    ]
+
+
+def test_leases_have_ids_and_record_the_workers() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec("http://a.com/1"), spec("http://b.com/1")])
+    first = frontier.lease(downloader=0, parser=3)
+    second = frontier.lease(downloader=1, parser=2)
+    assert first is not None and second is not None
+    assert (first.id, first.downloader, first.parser, first.host) == (1, 0, 3, "a.com")
+    assert (second.id, second.downloader, second.parser, second.host) == (2, 1, 2, "b.com")
+    assert frontier.leases == {1: first, 2: second}
+    assert frontier.pending_count() == 0
+    assert frontier.lease(0, 0) is None
+
+
+def test_end_returns_the_lease_once() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec("http://a.com/1")])
+    lease = frontier.lease(0, 0)
+    assert lease is not None
+    assert frontier.end(lease.id) is lease
+    assert frontier.end(lease.id) is None
+    assert frontier.end(999) is None
+    assert frontier.leases == {}
+
+
+def test_pushed_back_request_is_leased_again() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec("http://a.com/1")])
+    lease = frontier.lease(0, 0)
+    assert lease is not None
+    frontier.end(lease.id)
+    frontier.push(lease.request)
+    again = frontier.lease(1, 1)
+    assert again is not None
+    assert again.request is lease.request
+    assert again.id != lease.id
+
+
+# ---- per-host limits ------------------------------------------------------------------
+
+
+def test_per_host_limit_parks_and_end_releases_one() -> None:
+    frontier = LocalFrontier(per_host=2)
+    frontier.admit([spec(f"http://a.com/{i}") for i in range(5)] + [spec("http://b.com/0")])
+    leased = [frontier.lease(0, 0) for _ in range(3)]
+    assert [lease.request.url for lease in leased if lease] == [
+        "http://a.com/0", "http://a.com/1", "http://b.com/0",
+    ]
+    assert frontier.lease(0, 0) is None  # a.com is full; the rest is parked
+    assert frontier.pending_count() == 3
+    assert not frontier.is_idle()
+    assert leased[2] is not None
+    frontier.end(leased[2].id)  # a b.com lease: releases nothing of a.com
+    assert frontier.lease(0, 0) is None
+    assert leased[0] is not None
+    frontier.end(leased[0].id)
+    third = frontier.lease(0, 0)
+    assert third is not None and third.request.url == "http://a.com/2"
+    assert frontier.lease(0, 0) is None  # one released per ended lease
+    assert frontier.pending_count() == 2
+
+
+def test_per_host_counts_hosts_case_insensitively_and_without_default_port() -> None:
+    frontier = LocalFrontier(per_host=1)
+    frontier.admit(
+        [spec("http://a.com/1"), spec("http://A.COM:80/2"), spec("http://a.com:8080/3")]
+    )
+    first, second = frontier.lease(0, 0), frontier.lease(0, 0)
+    assert first is not None and second is not None
+    assert [first.request.url, second.request.url] == ["http://a.com/1", "http://a.com:8080/3"]
+    assert frontier.lease(0, 0) is None
+
+
+def test_parked_requests_keep_their_order() -> None:
+    """A parked request goes back in its original place, before later arrivals."""
+    frontier = LocalFrontier(per_host=1)
+    frontier.admit([spec("http://a.com/1"), spec("http://a.com/2"), spec("http://b.com/1")])
+    first = frontier.lease(0, 0)
+    assert first is not None and first.request.url == "http://a.com/1"
+    other = frontier.lease(0, 0)  # parks a.com/2, leases b.com/1
+    assert other is not None and other.request.url == "http://b.com/1"
+    frontier.admit([spec("http://a.com/3")])
+    frontier.end(first.id)
+    assert lease_all(frontier) == ["http://a.com/2"]
+    frontier.end(frontier.held_by(downloader=0)[-1].id)
+    assert lease_all(frontier) == ["http://a.com/3"]
+
+
+def test_parked_requests_are_released_by_priority() -> None:
+    frontier = LocalFrontier(per_host=1)
+    frontier.admit([spec("http://a.com/1")])
+    first = frontier.lease(0, 0)
+    assert first is not None
+    frontier.admit([spec("http://a.com/low", -1)])
+    assert frontier.lease(0, 0) is None  # parks low
+    frontier.admit([spec("http://a.com/high", 5)])
+    assert frontier.lease(0, 0) is None  # parks high
+    frontier.end(first.id)
+    released = frontier.lease(0, 0)
+    assert released is not None and released.request.url == "http://a.com/high"
+
+
+# ---- leases held, idleness, draining ---------------------------------------------------
+
+
+def test_held_by() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec(f"http://a.com/{i}") for i in range(4)])
+    a = frontier.lease(downloader=0, parser=5)
+    b = frontier.lease(downloader=0, parser=6)
+    c = frontier.lease(downloader=1, parser=5)
+    assert a is not None and b is not None and c is not None
+    assert frontier.held_by(downloader=0) == [a, b]
+    assert frontier.held_by(downloader=1) == [c]
+    assert frontier.held_by(parser=5) == [a, c]
+    assert frontier.held_by(parser=6) == [b]
+    assert frontier.held_by() == []
+    b.handed = True  # the page reached its parser: no longer the downloader's
+    assert frontier.held_by(downloader=0) == [a]
+    assert frontier.held_by(parser=6) == [b]
+    assert frontier.held_by(downloader=1, parser=6) == [b, c]
+
+
+def test_is_idle() -> None:
+    frontier = LocalFrontier(per_host=10)
+    assert frontier.is_idle()
+    frontier.admit([spec("http://a.com/1")])
+    assert not frontier.is_idle()
+    lease = frontier.lease(0, 0)
+    assert lease is not None
+    assert not frontier.is_idle()  # leased
+    frontier.end(lease.id)
+    assert frontier.is_idle()
+
+
+def test_drain_pending_returns_heap_and_parked_in_lease_order() -> None:
+    frontier = LocalFrontier(per_host=1)
+    frontier.admit([
+        spec("http://a.com/1"), spec("http://a.com/2", 3), spec("http://b.com/1"),
+        spec("http://a.com/3"), spec("http://c.com/1", 9),
+    ])
+    held = [frontier.lease(0, 0), frontier.lease(0, 0)]  # c.com/1, a.com/2
+    assert [lease.request.url for lease in held if lease] == ["http://c.com/1", "http://a.com/2"]
+    assert frontier.lease(0, 0) is not None  # parks a.com/1, leases b.com/1
+    drained = frontier.drain_pending()
+    assert [r.url for r in drained] == ["http://a.com/1", "http://a.com/3"]
+    assert frontier.pending_count() == 0
+    assert frontier.lease(0, 0) is None
+    assert len(frontier.leases) == 3  # leases are not touched
+    for lease_id in list(frontier.leases):
+        frontier.end(lease_id)
+    assert frontier.is_idle()
+    assert frontier.lease(0, 0) is None  # nothing parked comes back
+
+
+def test_host_key() -> None:
+    assert host_key("http://Example.COM/x") == "example.com"
+    assert host_key("https://example.com:443/") == "example.com"
+    assert host_key("http://example.com:443/") == "example.com:443"
+    assert host_key("http://user:pw@example.com:8080/") == "example.com:8080"
+    assert host_key("http://[::1]:80/") == "::1"
