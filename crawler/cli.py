@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from crawler import __version__
+from crawler import settings as settings_module
 from crawler.crawl import CrawlRequest, main_guarded
 from crawler.errors import CrawlerError, UsageError
 from crawler.spider import discover, parse_spider_args
@@ -31,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     _crawl_options(demo)
 
     serve = commands.add_parser("serve-demo", help="only serve the demo site")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--pages", type=int, default=2000, help="product pages")
+    serve.add_argument("--port", type=int, help="default: demo.port of the settings")
+    serve.add_argument("--pages", type=int, help="product pages; default: demo.pages")
+    serve.add_argument("--settings", type=Path, help="settings.toml (default: ./settings.toml)")
     return parser
 
 
@@ -80,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    root = project_root(args.settings)
     if args.command == "serve-demo":
         from crawler.demo.server import serve_forever
 
-        serve_forever(args.port, args.pages)
+        path = args.settings or root / "settings.toml"
+        demo = settings_module.load(path if path.exists() else None).demo
+        serve_forever(args.port or demo.port, args.pages or demo.pages)
         return 0
-    root = project_root(args.settings)
     if args.command == "list":
         for name, ref in sorted(discover(root).items()):
             print(f"{name}\t{ref.module}.{ref.qualname}")

@@ -236,7 +236,8 @@ def _report(
     if fatal:
         logger.error("%s", fatal)
     if code != EXIT_OK:
-        print(f"state saved; run the same command again to resume {run.path}", file=sys.stderr)
+        again = " ".join(arg for arg in ["crawler", *sys.argv[1:]] if arg != "--fresh")
+        print(f"state saved; to resume {run.path}, run: {again}", file=sys.stderr)
     return code
 
 

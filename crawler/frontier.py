@@ -7,6 +7,7 @@ host is at its limit is parked (keeping its place in the order) until a lease of
 
 from __future__ import annotations
 
+import functools
 import heapq
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def host_key(url: str) -> str:
     """The host a per-host limit counts: lower-case name, and the port unless the default."""
-    parts = urlsplit(url)
+    scheme, _, rest = url.partition("://")
+    return _host_key(scheme, rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0])
+
+
+@functools.lru_cache(maxsize=65536)
+def _host_key(scheme: str, netloc: str) -> str:
+    parts = urlsplit(f"{scheme}://{netloc}/")
     host = (parts.hostname or "").lower()
     try:
         port = parts.port

@@ -55,13 +55,27 @@ class Request:
         return f"<Request {self.method} {self.url}>"
 
 
+# Plain http(s) URLs (the vast majority) pass this one regex; the rest get the full checks.
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[1-9][0-9]{0,3})?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?\Z"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PLAIN_METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 def check_url(url: str) -> None:
     """Raise ValueError unless `url` is an absolute http(s) URL."""
+    if isinstance(url, str) and _PLAIN_URL.match(url):
+        return
+    _check_url_fully(url)
+
+
+def _check_url_fully(url: str) -> None:
     if not isinstance(url, str):
         raise ValueError(f"request URL must be a str, got {type(url).__name__}")
     if not url:
         raise ValueError("request URL is empty")
-    if url != url.strip() or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in url):
+    if url != url.strip() or _CONTROL.search(url):
         raise ValueError(
             f"request URL {url!r} has leading or trailing whitespace or control characters"
         )
@@ -158,8 +172,7 @@ def _check_plain(value: Any, path: str, parents: set[int]) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise ValueError(
-                        f"{path} has a key {key!r} of type {type(key).__name__}; "
-                        "keys must be str"
+                        f"{path} has a key {key!r} of type {type(key).__name__}; keys must be str"
                     )
                 _check_plain(item, f"{path}[{key!r}]", parents)
         else:
@@ -197,7 +210,10 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
 
 def _check_fields(request: Request) -> None:
     where = f"request {request.url}"
-    if not isinstance(request.method, str) or not re.fullmatch(r"[A-Z0-9_-]+", request.method):
+    method = request.method
+    if method not in _PLAIN_METHODS and (
+        not isinstance(method, str) or not re.fullmatch(r"[A-Z0-9_-]+", method)
+    ):
         raise ValueError(f"{where}: method must be a word like GET or POST, got {request.method!r}")
     if not isinstance(request.headers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in request.headers.items()

@@ -149,6 +149,7 @@ class Scheduler:
                 task.cancel()
             self.state = "stopping"
             await stop(self.parsers + self.downloaders, Stop(), timeout=5.0)
+            self._write_status()
             signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
             for signum in TERMINAL_SIGNALS:
                 loop.remove_signal_handler(signum)
@@ -521,9 +522,19 @@ class Scheduler:
             for p in self.parsers:
                 p.busy.difference_update(lease.id for lease in revoked)
         handle.busy.clear()
-        for lease in revoked:
-            self._revoke(lease, blamed=handle.role == "downloader" or lease.id == current, how=how)
-        logger.warning("%s died (%s); requeued %d requests", handle.name, how, len(revoked))
+        dead = sum(
+            not self._revoke(
+                lease, blamed=handle.role == "downloader" or lease.id == current, how=how
+            )
+            for lease in revoked
+        )
+        logger.warning(
+            "%s died (%s); requeued %d requests%s",
+            handle.name,
+            how,
+            len(revoked) - dead,
+            f", {dead} dead" if dead else "",
+        )
         self._write_status()
         if process.exitcode == EXIT_WORKER_FATAL:
             self.fatal = f"{handle.name} stopped on a fatal error (see the log above)"
@@ -542,20 +553,22 @@ class Scheduler:
         task.add_done_callback(self.background.discard)
         self._kick()
 
-    def _revoke(self, lease: Lease, blamed: bool, how: str) -> None:
+    def _revoke(self, lease: Lease, blamed: bool, how: str) -> bool:
+        """End a lease its holder lost; requeue the request (True) or bury it (False)."""
         self.frontier.end(lease.id)
         request = lease.request
         if not blamed:
             self.frontier.push(request)
-            return
+            return True
         request.crashes += 1
         if request.crashes >= self.settings.limits.max_crash_deliveries:
             self._record_failure(
                 request, f"worker crashed {request.crashes} times ({how})", 0, dead=True
             )
-            return
+            return False
         self.journal.append(Requeued(request.id, request.attempts, request.crashes))
         self.frontier.push(request)
+        return True
 
     async def _restart(self, handle: WorkerHandle) -> None:
         await asyncio.sleep(_RESTART_BACKOFF[min(handle.starts, len(_RESTART_BACKOFF) - 1)])
@@ -575,7 +588,7 @@ class Scheduler:
             )
             self.downloaders[lease.downloader].busy.discard(lease.id)
             self.parsers[lease.parser].busy.discard(lease.id)
-            self._revoke(lease, blamed=False, how="lease expired")
+            self._revoke(lease, blamed=True, how="lease expired")
 
     def _watch_health(self) -> None:
         """Kill workers whose event loop stopped turning (no heartbeat); reclaim lost leases."""

@@ -86,8 +86,8 @@ async def listen(
 def peer_is_us(writer: asyncio.StreamWriter) -> bool:
     """On a Unix socket, whether the peer runs as our uid (always True on TCP)."""
     sock = writer.get_extra_info("socket")
-    if sock is None or sock.family != socket.AF_UNIX:
-        return True
+    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+        return True  # TCP, or no SO_PEERCRED (macOS): the handshake token still applies
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return bool(uid == os.getuid())
