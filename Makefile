@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SPIDER ?=
 ARGS ?=
 
-.PHONY: crawl test lint install clean
+.PHONY: crawl test lint install clean bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ endif
 
 test: install
 	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/crawler bench --compare $(ARGS)
 
 lint: install
 	$(BIN)/ruff check crawler spiders tests

@@ -31,6 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="serve the bundled demo site and crawl it")
     _crawl_options(demo)
 
+    bench = commands.add_parser("bench", help="benchmark on a generated site (make bench)")
+    bench.add_argument("--products", type=int, default=20000, help="product pages (default 20000)")
+    bench.add_argument("--processes", default="", help="DxP list, e.g. 1x1,2x2 (default: by cores)")
+    bench.add_argument("--repeat", type=int, default=3, help="runs of each crawler (medians)")
+    bench.add_argument("--compare", action="store_true", help="also Scrapy, Crawlee, hand-written")
+    bench.add_argument("--python", default=sys.executable, help="interpreter for --compare")
+    bench.add_argument("--no-fast", action="store_true", help="skip the selectolax runs")
+    bench.add_argument("--no-chain", action="store_true", help="skip the latency chain")
+    bench.add_argument("--json", type=Path, help="write every run to this JSON file")
+    bench.add_argument(
+        "--frontier",
+        default="",
+        metavar="SIZES",
+        help="instead: dedup/frontier alone at these sizes, e.g. 1e6,1e7",
+    )
+
     serve = commands.add_parser("serve-demo", help="only serve the demo site")
     serve.add_argument("--port", type=int, help="default: demo.port of the settings")
     serve.add_argument("--pages", type=int, help="product pages; default: demo.pages")
@@ -82,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    root = project_root(args.settings)
+    root = project_root(getattr(args, "settings", None))
     if args.command == "serve-demo":
         from crawler.demo.server import serve_forever
 
@@ -90,6 +106,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         demo = settings_module.load(path if path.exists() else None).demo
         serve_forever(args.port or demo.port, args.pages or demo.pages)
         return 0
+    if args.command == "bench":
+        return _bench(args, root)
     if args.command == "list":
         for name, ref in sorted(discover(root).items()):
             print(f"{name}\t{ref.module}.{ref.qualname}")
@@ -112,3 +130,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(request)
     return main_guarded(request)
+
+
+def _bench(args: argparse.Namespace, root: Path) -> int:
+    if args.frontier:
+        from crawler.bench.frontier_bench import main as frontier_main
+
+        return frontier_main([int(float(size)) for size in args.frontier.split(",")])
+    from crawler.bench.runner import BenchOptions, bench, default_processes, parse_processes
+
+    options = BenchOptions(
+        root=root,
+        products=args.products,
+        processes=parse_processes(args.processes) if args.processes else default_processes(),
+        repeat=args.repeat,
+        compare=args.compare,
+        python=args.python,
+        fast=not args.no_fast,
+        chain=not args.no_chain,
+        json_path=args.json,
+    )
+    return bench(options)

@@ -33,6 +33,7 @@ class Response:
         self._text: str | None = None
         self._encoding: str | None = None
         self._selector: Selector | None = None
+        self._lexbor: Any = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -68,6 +69,23 @@ class Response:
         if self._selector is None:
             self._selector = Selector(text=self.text, base_url=self.url)
         return self._selector
+
+    @property
+    def lexbor(self) -> Any:
+        """The fast selector path: a selectolax `LexborHTMLParser` over the body, built once.
+
+        `response.lexbor.css_first("h1").text()`; about twice as fast as `css()`.  Needs
+        selectolax (`pip install 'crawler[fast]'`).
+        """
+        if self._lexbor is None:
+            try:
+                from selectolax.lexbor import LexborHTMLParser
+            except ImportError as exc:
+                raise ImportError(
+                    "response.lexbor needs selectolax: pip install 'crawler[fast]'"
+                ) from exc
+            self._lexbor = LexborHTMLParser(self.body)
+        return self._lexbor
 
     def css(self, query: str) -> SelectorList[Selector]:
         """Select with a CSS query: `response.css("h1::text").get()`."""

@@ -26,10 +26,11 @@ class Product:
 class Catalogue:
     """`products` product pages in listing pages of 20."""
 
-    def __init__(self, products: int, padding: int = 0) -> None:
+    def __init__(self, products: int, padding: int = 0, related: bool = True) -> None:
         self.products = products
         self.listing_pages = max(1, -(-products // PER_PAGE))
         self.padding = padding
+        self.related = related
 
     def product(self, number: int) -> Product:
         digest = hashlib.blake2b(number.to_bytes(8, "little"), digest_size=8).digest()
@@ -75,6 +76,7 @@ class Catalogue:
     def _product(self, number: int) -> bytes:
         product = self.product(number)
         related = [(number * 7) % self.products + 1, (number * 13) % self.products + 1]
+        related = related if self.related else []
         links = "".join(
             f'<a class="related" href="/product/{n}.html#reviews">{n}</a>' for n in related
         )
