@@ -64,15 +64,24 @@ def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
             f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}"
         ) from exc
     check_start_urls(spider)
+    if request.output is not None:
+        export.format_of(request.output)
     return ref, settings
 
 
 def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> str:
-    """What a resumed run must share with its start (process counts may change)."""
+    """What a resumed run must share with its start: what decides what is crawled.
+
+    Process counts, timeouts, windows, output formats and the like may change on resume.
+    """
     data = settings_module.as_dict(settings)
-    data.pop("processes")
-    data["limits"].pop("shutdown_grace")
-    return json.dumps({"spider": ref.name, "args": args, "settings": data}, sort_keys=True)
+    limits = {
+        key: data["limits"][key] for key in ("max_pages", "max_depth", "max_crash_deliveries")
+    }
+    scope = {"downloader": data["downloader"], "limits": limits}
+    for operational in ("concurrency", "per_host", "timeout"):
+        scope["downloader"].pop(operational)
+    return json.dumps({"spider": ref.name, "args": args, "settings": scope}, sort_keys=True)
 
 
 def replay(
@@ -213,11 +222,12 @@ def _run_locked(
         fatal = scheduler_box[0].fatal if scheduler_box else None
     else:
         writer.close()
-    return _report(request, run, stats, code, fatal, time.monotonic() - started)
+    return _report(request, settings, run, stats, code, fatal, time.monotonic() - started)
 
 
 def _report(
     request: CrawlRequest,
+    settings: Settings,
     run: runfolder.RunFolder,
     stats: CrawlStats,
     code: int,
@@ -229,8 +239,14 @@ def _report(
     export.write_errors(records, run.path / "errors.jsonl")
     state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
     run.write_json("stats.json", stats.as_dict(state, duration))
+    escape = settings.output.csv_escape_formulas
+    if settings.output.format != "jsonl":
+        fmt = settings.output.format
+        export.convert(run.path / "items.jsonl", run.path / f"items.{fmt}", fmt, escape)
     if request.output is not None:
-        export.copy_to(run.path / "items.jsonl", request.output)
+        export.convert(
+            run.path / "items.jsonl", request.output, export.format_of(request.output), escape
+        )
     print(stats.summary(state, duration), file=sys.stderr)
     print(f"results: {run.path / 'items.jsonl'}", file=sys.stderr)
     if fatal:

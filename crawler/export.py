@@ -5,13 +5,14 @@ Only bytes inside committed ranges of the part files are ever exported.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from crawler.errors import JournalCorruptError
+from crawler.errors import JournalCorruptError, UsageError
 from crawler.journal import Done, Failed, Record
 
 
@@ -66,9 +67,58 @@ def write_errors(records: list[Record], target: Path) -> int:
     return count
 
 
-def copy_to(source: Path, destination: Path) -> None:
-    """The `-o FILE` export: one more copy of items.jsonl."""
+FORMATS = {".jsonl": "jsonl", ".jl": "jsonl", ".json": "json", ".csv": "csv"}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def format_of(path: Path) -> str:
+    """The export format named by a file's extension, or UsageError listing the choices."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        choices = ", ".join(sorted(FORMATS))
+        raise UsageError(f"-o {path}: unknown output format {path.suffix!r}; use one of {choices}")
+    return fmt
+
+
+def convert(source: Path, destination: Path, fmt: str, escape_formulas: bool = True) -> None:
+    """Write the items of `source` (JSON lines) to `destination` as jsonl, json or csv."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     temp = destination.with_name(f".{destination.name}.tmp")
-    shutil.copyfile(source, temp)
+    if fmt == "jsonl":
+        shutil.copyfile(source, temp)
+    elif fmt == "json":
+        with open(source, "rb") as lines, open(temp, "wb") as out:
+            out.write(b"[")
+            for index, line in enumerate(lines):
+                out.write((b",\n" if index else b"\n") + line.rstrip(b"\n"))
+            out.write(b"\n]\n")
+    else:
+        _write_csv(source, temp, escape_formulas)
     os.replace(temp, destination)
+
+
+def _write_csv(source: Path, target: Path, escape_formulas: bool) -> None:
+    """One header (every field seen, in first-seen order), then one row per item."""
+    fields: dict[str, None] = {}
+    with open(source, "rb") as lines:
+        for line in lines:
+            fields.update(dict.fromkeys(_flat(json.loads(line))))
+    with open(source, "rb") as lines, open(target, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(fields))
+        writer.writeheader()
+        for line in lines:
+            row = _flat(json.loads(line))
+            writer.writerow({k: _cell(v, escape_formulas) for k, v in row.items()})
+
+
+def _flat(item: Any) -> dict[str, Any]:
+    return item if isinstance(item, dict) else {"value": item}
+
+
+def _cell(value: Any, escape_formulas: bool) -> Any:
+    """Nested values as JSON; text that a spreadsheet would run as a formula gets a quote."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    if escape_formulas and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -56,6 +56,8 @@ class LimitSettings:
 @dataclass(frozen=True)
 class OutputSettings:
     root: str = "output"
+    format: Literal["jsonl", "json", "csv"] = "jsonl"
+    csv_escape_formulas: bool = True
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,11 @@ class Out(Spider):
         yield {{"url": response.url}}
         yield from response.follow_all(css="a")
 """
-    crawl(project, "out", source, "-o", "exports/all.jsonl")
+    crawl(project, "out", source, "-o", "exports/all.jsonl", "-s", "output.format=csv")
     assert read_jsonl(project.root / "exports" / "all.jsonl") == project.items("out")
     assert len(project.items("out")) == 2
+    csv_lines = (project.run_dir("out") / "items.csv").read_text().splitlines()
+    assert csv_lines[0] == "url" and len(csv_lines) == 3
 
 
 def test_python_dash_m_and_console_script_agree(project: Project) -> None:

@@ -145,9 +145,9 @@ def test_resume_with_other_settings_is_refused_unless_fresh(project: Project) ->
     interrupt(first, signal.SIGTERM)  # type: ignore[arg-type]
     assert first.wait(30) == 143  # type: ignore[attr-defined]
     first.communicate()  # type: ignore[attr-defined]
-    result = project.run("crawl", "slow", "-s", "downloader.timeout=5")
-    assert_usage_error(result, "other settings", "downloader.timeout", "--fresh")
-    fresh = project.start("crawl", "slow", "-s", "downloader.timeout=5", "--fresh")
+    result = project.run("crawl", "slow", "-s", "downloader.retries=1")
+    assert_usage_error(result, "other settings", "downloader.retries", "--fresh")
+    fresh = project.start("crawl", "slow", "-s", "downloader.retries=1", "--fresh")
     wait_for(lambda: len(list((project.root / "output/slow").iterdir())) == 3)
     interrupt(fresh, signal.SIGINT)  # type: ignore[arg-type]
     assert fresh.wait(30) == 130  # type: ignore[attr-defined]
@@ -170,3 +170,9 @@ def test_corrupt_journal_fails_closed(project: Project) -> None:
     result = project.run("crawl", "ok")
     assert_usage_error(result, "corrupt", code=3)
     assert hashlib.sha256((run / "job" / "journal.bin").read_bytes()).hexdigest() == before
+
+
+def test_unknown_output_format_is_refused_before_any_work(project: Project) -> None:
+    project.add_spider("ok", SPIDER)
+    assert_usage_error(project.run("crawl", "ok", "-o", "out.xlsx"), "unknown output format", ".csv")
+    assert not (project.root / "output").exists()
