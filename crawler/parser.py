@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import logging
 import os
+import resource
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -73,6 +74,11 @@ class ParserArgs:
 def run(args: ParserArgs) -> None:
     """Process target of a parser."""
     detach_from_terminal_signals(args.parent_pid)
+    limit = args.settings.limits.parser_memory_mb
+    if limit:
+        # Address space, not resident memory: a callback that allocates without bound gets
+        # a MemoryError (its page fails) instead of taking the machine down.
+        resource.setrlimit(resource.RLIMIT_AS, (limit * 2**20, limit * 2**20))
     run_loop(Parser(args).main)
 
 

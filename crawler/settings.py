@@ -50,6 +50,7 @@ class LimitSettings:
     max_restarts: int = 10
     hang_timeout: float = 60.0
     lease_timeout: float = 300.0
+    parser_memory_mb: int = 0
     shutdown_grace: float = 10.0
 
 

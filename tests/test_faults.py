@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from crawler.demo.server import make_app
 from crawler.demo.site import Catalogue
@@ -230,3 +231,61 @@ def test_foreign_clients_on_a_parser_socket_are_refused(demo: Project, site: str
     assert "closed a bad connection" in err or "refused a connection" in err
     assert demo.stats("demo")["worker_deaths"] == 0
     assert keys(demo.items("demo")) == keys(Catalogue(PRODUCTS).expected_items(url))
+
+
+MEMORY_HOG = """
+    from crawler import Spider
+
+    class Hog(Spider):
+        name = "hog"
+        start_urls = [{urls}]
+
+        def parse(self, response):
+            if response.url.endswith("/product/3.html"):
+                hoard = []
+                while True:
+                    hoard.append(bytearray(64 * 2**20))
+            yield {{"url": response.url}}
+"""
+
+
+def test_a_callback_that_eats_memory_fails_only_its_page(project: Project, site: str) -> None:
+    urls = ", ".join(repr(f"{site}product/{n}.html") for n in range(1, 6))
+    project.add_spider("hog", MEMORY_HOG.format(urls=urls))
+    # Zeroing 1.5 GiB takes seconds on a slow VM: give the heartbeat check room.
+    settings = SETTINGS.replace("hang_timeout = 2.0", "hang_timeout = 60.0")
+    project.write_settings(settings + "    parser_memory_mb = 1536\n")
+    result = project.run("crawl", "hog", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sorted(item["url"] for item in project.items("hog")) == sorted(
+        f"{site}product/{n}.html" for n in (1, 2, 4, 5)
+    )
+    errors = project.run_dir("hog") / "errors.jsonl"
+    assert "MemoryError" in errors.read_text()
+
+
+def test_slow_parsers_hold_the_downloaders_back(project: Project, tmp_path: Path) -> None:
+    hits = {"products": 0}
+    catalogue = Catalogue(30)
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path.startswith("/product/"):
+            hits["products"] += 1
+        body = catalogue.render(request.path)
+        return web.Response(body=body or b"", status=200 if body else 404, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    project.copy_spider("demo")
+    project.write_settings(SETTINGS + "\n    [parser]\n    window = 2\n")
+    env = failpoints(tmp_path, "parser.after_item=sleep:0.2", once=False)
+    with serve_app(app) as url:
+        process = project.start("crawl", "demo", "-a", f"base_url={url}", env=env)
+        most_ahead = 0
+        while process.poll() is None:
+            most_ahead = max(most_ahead, hits["products"] - committed(project))
+            time.sleep(0.02)
+        _out, err = process.communicate()
+    assert process.returncode == 0, err
+    assert len(project.items("demo")) == 30
+    assert most_ahead <= 2 * 2, most_ahead  # two parsers, a window of two pages each

@@ -174,5 +174,7 @@ def test_corrupt_journal_fails_closed(project: Project) -> None:
 
 def test_unknown_output_format_is_refused_before_any_work(project: Project) -> None:
     project.add_spider("ok", SPIDER)
-    assert_usage_error(project.run("crawl", "ok", "-o", "out.xlsx"), "unknown output format", ".csv")
+    assert_usage_error(
+        project.run("crawl", "ok", "-o", "out.xlsx"), "unknown output format", ".csv"
+    )
     assert not (project.root / "output").exists()
