@@ -23,13 +23,12 @@ from crawlee.configuration import Configuration
 from crawlee.crawlers import (
     AbstractHttpCrawler,
     AbstractHttpParser,
+    ParsedHttpCrawlingContext,
     ParselCrawler,
     ParselCrawlingContext,
-    ParsedHttpCrawlingContext,
 )
 from crawlee.http_clients import HttpResponse
 from crawlee.storage_clients import MemoryStorageClient
-from crawlee.storages import Dataset
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 LISTING, PRODUCT = "LISTING", "PRODUCT"
@@ -104,19 +103,18 @@ def build_parsel_crawler(options: dict[str, Any]) -> ParselCrawler:
 def build_selectolax_crawler(options: dict[str, Any]) -> AbstractHttpCrawler[Any, Any, Any]:
     crawler_class = AbstractHttpCrawler.create_parsed_http_crawler_class(SelectolaxParser())
     crawler = crawler_class(**options)
-    Context = ParsedHttpCrawlingContext[LexborHTMLParser]
 
     @crawler.router.default_handler
-    async def index(context: Context) -> None:
+    async def index(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:
         await context.enqueue_links(selector="a.start", label=LISTING)
 
     @crawler.router.handler(LISTING)
-    async def listing(context: Context) -> None:
+    async def listing(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:
         await context.enqueue_links(selector="li.product a", label=PRODUCT)
         await context.enqueue_links(selector="li.next a", label=LISTING)
 
     @crawler.router.handler(PRODUCT)
-    async def product(context: Context) -> None:
+    async def product(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:
         tree = context.parsed_content
         await context.push_data(
             {
@@ -149,7 +147,7 @@ async def crawl(args: argparse.Namespace) -> int:
 
     stats = await crawler.run([Request.from_url(args.base_url)])
 
-    dataset = await Dataset.open()
+    dataset = await crawler.get_dataset()
     with open(args.output, "w", encoding="utf-8") as out:
         async for item in dataset.iterate_items():
             out.write(json.dumps(item, ensure_ascii=False) + "\n")

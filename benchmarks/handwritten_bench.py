@@ -99,17 +99,19 @@ class Crawler:
             self.queue.put_nowait((url, kind))
 
     async def fetch(self, url: str) -> bytes | None:
-        for attempt in range(RETRIES + 1):
+        """The body of a 200 response; network errors and 5xx are retried, other codes are not."""
+        for _ in range(RETRIES + 1):
             try:
                 async with self.session.get(url) as response:
                     body = await response.read()
                     if response.status == 200:
                         return body
                     error = f"HTTP {response.status}"
+                    if response.status < 500:
+                        break
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = repr(exc)
-            if attempt == RETRIES:
-                print(f"error: {url}: {error}", file=sys.stderr)
+        print(f"error: {url}: {error}", file=sys.stderr)
         return None
 
     async def worker(self) -> None:

@@ -39,30 +39,27 @@ class CatalogueSpider(scrapy.Spider):
         self.start_urls = [base_url]
         self.use_selectolax = use_selectolax
 
-    def _hrefs(self, response: Response, query: str) -> list[str]:
+    def _links(self, response: Response, *queries: str) -> list[list[str]]:
+        """The hrefs matched by each CSS query, parsing the page once."""
         if self.use_selectolax:
             tree = LexborHTMLParser(response.body)
-            return [href for node in tree.css(query) if (href := node.attributes.get("href"))]
-        return response.css(f"{query}::attr(href)").getall()
+            return [
+                [href for node in tree.css(query) if (href := node.attributes.get("href"))]
+                for query in queries
+            ]
+        return [response.css(f"{query}::attr(href)").getall() for query in queries]
 
     def parse(self, response: Response) -> Iterator[scrapy.Request]:
-        for href in self._hrefs(response, "a.start"):
+        (starts,) = self._links(response, "a.start")
+        for href in starts:
             yield response.follow(href, callback=self.parse_listing)
 
     def parse_listing(self, response: Response) -> Iterator[scrapy.Request]:
-        if self.use_selectolax:
-            tree = LexborHTMLParser(response.body)
-            products = [n.attributes.get("href") for n in tree.css("li.product a")]
-            nexts = [n.attributes.get("href") for n in tree.css("li.next a")]
-        else:
-            products = response.css("li.product a::attr(href)").getall()
-            nexts = response.css("li.next a::attr(href)").getall()
+        products, nexts = self._links(response, "li.product a", "li.next a")
         for href in products:
-            if href:
-                yield response.follow(href, callback=self.parse_product)
+            yield response.follow(href, callback=self.parse_product)
         for href in nexts:
-            if href:
-                yield response.follow(href, callback=self.parse_listing)
+            yield response.follow(href, callback=self.parse_listing)
 
     def parse_product(self, response: Response) -> Iterator[dict[str, str]]:
         if self.use_selectolax:
@@ -112,8 +109,10 @@ def main() -> int:
         or key.startswith("downloader/exception_type_count/")
     }
     if failures or stats.get("finish_reason") != "finished":
-        print(f"error: crawl failed: {failures} finish_reason={stats.get('finish_reason')}",
-              file=sys.stderr)
+        print(
+            f"error: crawl failed: {failures} finish_reason={stats.get('finish_reason')}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -1,7 +1,9 @@
-"""Length-prefixed msgpack frames over asyncio streams: Pipes and sockets; used by every process.
+"""Length-prefixed msgpack frames over asyncio transports (Pipes and sockets); every process.
 
 A frame is a 4-byte big-endian signed length and a msgpack payload: the same framing as
 `multiprocessing.Connection.send_bytes`, so either end of a Pipe may use either API.
+A `Channel` is an asyncio Protocol: it decodes every complete frame as it arrives and hands
+the message to a callback, with no task or coroutine per message.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import asyncio
 import os
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Generic, TypeVar
+from typing import Any, cast
 
 import msgspec
 
-T = TypeVar("T")
 _HEADER = struct.Struct("!i")
 MAX_CONTROL_FRAME = 64 * 1024 * 1024
 
@@ -32,52 +34,113 @@ def encode(message: Any) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
-class Receiver(Generic[T]):
-    """Reads typed messages from a stream; `recv()` returns None at end of stream."""
+OnMessage = Callable[[Any], None]
+OnClose = Callable[[BaseException | None], None]
 
-    def __init__(self, reader: asyncio.StreamReader, kind: Any, max_frame: int = MAX_CONTROL_FRAME):
-        self._reader = reader
-        self._decoder: msgspec.msgpack.Decoder[T] = msgspec.msgpack.Decoder(kind)
+
+class Channel(asyncio.Protocol):
+    """Both directions of one transport: `send()` frames out, `on_message` for each one in.
+
+    A malformed or oversized frame closes the channel; `on_close` gets the reason (None at
+    a clean end of stream).  A partial frame at the end of the stream is dropped.
+    """
+
+    def __init__(
+        self,
+        kind: Any,
+        on_message: OnMessage,
+        on_close: OnClose | None = None,
+        max_frame: int = MAX_CONTROL_FRAME,
+    ) -> None:
+        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(kind)
+        self._on_message = on_message
+        self._on_close = on_close
         self._max_frame = max_frame
+        self._buffer = bytearray()
+        self._error: BaseException | None = None
+        self._paused: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
 
-    async def recv(self) -> T | None:
-        """The next message; None on a clean or torn end of stream (a partial frame is dropped)."""
-        try:
-            header = await self._reader.readexactly(4)
-            (size,) = _HEADER.unpack(header)
-            if size < 0 or size > self._max_frame:
-                raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self._max_frame}")
-            payload = await self._reader.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
-        return self._decoder.decode(payload)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        offset, size_all = 0, len(buffer)
+        with memoryview(buffer) as view:
+            while size_all - offset >= 4 and self._error is None:
+                (size,) = _HEADER.unpack_from(buffer, offset)
+                if size < 0 or size > self._max_frame:
+                    self.abort(FrameTooLarge(f"frame of {size} bytes exceeds {self._max_frame}"))
+                    break
+                end = offset + 4 + size
+                if end > size_all:
+                    break
+                try:
+                    message = self._decoder.decode(view[offset + 4 : end])
+                except msgspec.DecodeError as exc:
+                    self.abort(exc)
+                    break
+                offset = end
+                self._on_message(message)
+        del buffer[:offset]
 
-class Sender:
-    """Writes messages to a stream; `send` never blocks, `drain` waits for the buffer."""
+    def abort(self, error: BaseException) -> None:
+        """Close the channel because of `error` (reported to on_close)."""
+        self._error = error
+        if self.transport is not None:
+            self.transport.close()
 
-    def __init__(self, writer: asyncio.StreamWriter):
-        self._writer = writer
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._paused is not None and not self._paused.done():
+            self._paused.set_result(None)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self._on_close is not None:
+            self._on_close(self._error or exc)
+
+    def pause_writing(self) -> None:
+        self._paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._paused is not None and not self._paused.done():
+            self._paused.set_result(None)
+        self._paused = None
 
     def send(self, message: Any) -> None:
-        self._writer.write(encode(message))
+        """Queue one message (never blocks; see `drain`)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(encode(message))
 
-    def send_raw(self, frame: bytes) -> None:
-        self._writer.write(frame)
+    def send_raw(self, frames: bytes) -> None:
+        """Queue bytes that are already whole frames."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frames)
 
     async def drain(self) -> None:
-        await self._writer.drain()
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self.transport is not None and self.transport.is_closing():
+            raise ConnectionResetError("channel closed")
+        if self._paused is not None:
+            await self._paused
 
     def is_closing(self) -> bool:
-        return self._writer.is_closing()
+        return self.transport is None or self.transport.is_closing()
 
     def close(self) -> None:
-        self._writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
 
-async def open_pipe(conn: Connection) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Asyncio streams over one end of a duplex `multiprocessing.Pipe` (a socketpair)."""
+async def open_pipe(
+    conn: Connection, kind: Any, on_message: OnMessage, on_close: OnClose | None = None
+) -> Channel:
+    """A Channel over one end of a duplex `multiprocessing.Pipe` (a socketpair)."""
     sock = socket.socket(fileno=os.dup(conn.fileno()))
     sock.setblocking(False)
     conn.close()
-    return await asyncio.open_connection(sock=sock, limit=MAX_CONTROL_FRAME)
+    channel = Channel(kind, on_message, on_close)
+    await asyncio.get_running_loop().create_connection(lambda: channel, sock=sock)
+    return channel

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from crawler import __version__
-from crawler.channel import Receiver, Sender, encode, open_pipe
+from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import BYTES, PAGES, PID, Counters
 from crawler.failpoints import enabled, failpoint
 from crawler.messages import (
@@ -88,29 +88,30 @@ class Downloader:
         self.counters = Counters(args.counters, args.slot)
         self.parsers: dict[int, ParserLink] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-        self.out: Sender
+        self.out: Channel
+        self.session: aiohttp.ClientSession
+        self.stopped: asyncio.Future[None]
 
     def __repr__(self) -> str:
         return f"<Downloader {self.args.index} in_flight={len(self.tasks)}>"
 
     async def main(self) -> None:
-        reader, writer = await open_pipe(self.args.conn)
-        self.out = Sender(writer)
+        self.stopped = asyncio.get_running_loop().create_future()
+        self.session = self._session()
+        self.out = await open_pipe(self.args.conn, ToDownloader, self._on_message, self._on_close)
         setup_logging(self.out, f"downloader-{self.args.index}", self.args.log_level)
         self.counters.set(PID, float(os.getpid()))
         beat = asyncio.create_task(heartbeat(self.counters))
-        session = self._session()
         try:
-            await self._serve(Receiver(reader, ToDownloader), session)
+            await self.stopped
         finally:
             beat.cancel()
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
-            await session.close()
+            await self.session.close()
             for link in self.parsers.values():
                 link.close()
-            await self.out.drain()
 
     def _session(self) -> aiohttp.ClientSession:
         agent = (
@@ -123,22 +124,25 @@ class Downloader:
             headers={"User-Agent": agent},
         )
 
-    async def _serve(self, receiver: Receiver[Any], session: aiohttp.ClientSession) -> None:
-        while True:
-            message = await receiver.recv()
-            match message:
-                case FetchBatch(fetches=fetches):
-                    for fetch in fetches:
-                        task = asyncio.create_task(self._fetch(session, fetch))
-                        self.tasks.add(task)
-                        task.add_done_callback(self.tasks.discard)
-                case ParserAddress(slot=slot):
-                    old = self.parsers.pop(slot, None)
-                    if old is not None:
-                        old.close()
-                    self.parsers[slot] = ParserLink(message)
-                case Stop() | None:
-                    return
+    def _on_message(self, message: Any) -> None:
+        match message:
+            case FetchBatch(fetches=fetches):
+                for fetch in fetches:
+                    task = asyncio.create_task(self._fetch(self.session, fetch))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+            case ParserAddress(slot=slot):
+                old = self.parsers.pop(slot, None)
+                if old is not None:
+                    old.close()
+                self.parsers[slot] = ParserLink(message)
+            case Stop():
+                self._on_close(None)
+
+    def _on_close(self, error: BaseException | None) -> None:
+        """Stop, or the scheduler's end of the Pipe closed: finish."""
+        if not self.stopped.done():
+            self.stopped.set_result(None)
 
     async def _fetch(self, session: aiohttp.ClientSession, fetch: Fetch) -> None:
         """Fetch one page and report it exactly once: handed to its parser, or failed."""

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiofiles
 import msgspec
 
-from crawler.channel import FrameTooLarge, Receiver, Sender, encode, open_pipe
+from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import CURRENT, ITEMS, PAGES, PID, Counters
 from crawler.errors import PageError
 from crawler.failpoints import enabled, failpoint
@@ -97,21 +97,22 @@ class Parser:
         self.part_name = f"{args.index}-{time.time_ns()}.jsonl"
         self.offset = 0
         self.encoder = msgspec.json.Encoder()
-        self.connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
-        self.out: Sender
+        self.connections: set[PageReceiver] = set()
+        self.out: Channel
+        self.stopped: asyncio.Future[None]
 
     def __repr__(self) -> str:
         return f"<Parser {self.args.index} queued={self.pages.qsize()} offset={self.offset}>"
 
     async def main(self) -> None:
-        reader, writer = await open_pipe(self.args.conn)
-        self.out = Sender(writer)
+        self.stopped = asyncio.get_running_loop().create_future()
+        self.out = await open_pipe(self.args.conn, ToParserControl, self._on_control, self._stop)
         setup_logging(self.out, f"parser-{self.args.index}", self.args.log_level)
         self.counters.set(PID, float(os.getpid()))
         part_path = Path(self.args.parts_dir) / self.part_name
         async with aiofiles.open(part_path, "ab", buffering=0) as part:
             server, path, port = await listen(
-                self.args.transport, Path(self.args.socket_path), self._serve_connection
+                self.args.transport, Path(self.args.socket_path), lambda: PageReceiver(self)
             )
             self.out.send(ParserReady(path, port))
             tasks = [
@@ -120,55 +121,24 @@ class Parser:
                 asyncio.create_task(self._commit(part)),
             ]
             try:
-                await self._control(Receiver(reader, ToParserControl))
+                await self.stopped
             finally:
                 server.close()
                 remove_socket(path)
-                await self._close_connections()
+                for connection in list(self.connections):
+                    connection.close()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await self.out.drain()
 
-    async def _close_connections(self) -> None:
-        """Close downloaders' connections and let their handlers end on their own."""
-        for writer in self.connections.values():
-            writer.close()
-        if self.connections:
-            await asyncio.wait(list(self.connections), timeout=2.0)
+    def _on_control(self, message: Any) -> None:
+        if isinstance(message, Stop):
+            self._stop(None)
 
-    async def _control(self, receiver: Receiver[Any]) -> None:
-        """Wait for Stop (or the scheduler's end of the Pipe)."""
-        while True:
-            message = await receiver.recv()
-            if message is None or isinstance(message, Stop):
-                return
-
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        """Read pages from one downloader; reject strangers, junk and oversized frames."""
-        limit = self.args.settings.downloader.max_body_size + 1024 * 1024
-        receiver: Receiver[Any] = Receiver(reader, ToParser, max_frame=limit)
-        task = asyncio.current_task()
-        assert task is not None
-        self.connections[task] = writer
-        try:
-            if not peer_is_us(writer):
-                logger.warning("refused a connection from another user")
-                return
-            hello = await asyncio.wait_for(receiver.recv(), timeout=10)
-            if not isinstance(hello, Hello) or hello.token != self.args.token:
-                logger.warning("refused a connection without the crawl's token")
-                return
-            while (message := await receiver.recv()) is not None:
-                if isinstance(message, Page):
-                    self.pages.put_nowait(message)
-        except (TimeoutError, FrameTooLarge, msgspec.DecodeError) as exc:
-            logger.warning("closed a bad connection: %s", exc)
-        finally:
-            del self.connections[task]
-            writer.close()
+    def _stop(self, error: BaseException | None) -> None:
+        """Stop, or the scheduler's end of the Pipe closed: finish."""
+        if not self.stopped.done():
+            self.stopped.set_result(None)
 
     async def _work(self) -> None:
         while True:
@@ -278,6 +248,52 @@ class Parser:
             else:
                 written = await part.write(view)
             view = view[written:]
+
+
+class PageReceiver(Channel):
+    """One downloader's connection: a Hello with the crawl's token, then pages.
+
+    Strangers (another uid), connections without the token, junk and oversized frames are
+    closed and logged; the parser goes on serving the others.
+    """
+
+    HELLO_TIMEOUT = 10.0
+
+    def __init__(self, parser: Parser) -> None:
+        limit = parser.args.settings.downloader.max_body_size + 1024 * 1024
+        super().__init__(ToParser, self._deliver, self._closed, max_frame=limit)
+        self.parser = parser
+        self.greeted = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.parser.connections.add(self)
+        if not peer_is_us(transport):
+            self.abort(PermissionError("refused a connection from another user"))
+            return
+        self.timer = asyncio.get_running_loop().call_later(
+            self.HELLO_TIMEOUT, self.abort, TimeoutError("no Hello in time")
+        )
+
+    def _deliver(self, message: Any) -> None:
+        if self.greeted:
+            if isinstance(message, Page):
+                self.parser.pages.put_nowait(message)
+            return
+        if isinstance(message, Hello) and message.token == self.parser.args.token:
+            self.greeted = True
+            if self.timer is not None:
+                self.timer.cancel()
+            return
+        self.abort(PermissionError("refused a connection without the crawl's token"))
+
+    def _closed(self, error: BaseException | None) -> None:
+        self.parser.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        if error is not None:
+            logger.warning("closed a bad connection: %s", error)
 
 
 class _Collected:

@@ -15,13 +15,12 @@ import socket
 import stat
 import struct
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from crawler.errors import JobError
 
 MAX_SOCKET_PATH = 107
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def socket_dir(run_dir: Path) -> Path:
@@ -62,11 +61,12 @@ def clear_stale_socket(path: Path) -> None:
 
 
 async def listen(
-    transport: str, sock_path: Path, handler: Handler
+    transport: str, sock_path: Path, factory: Callable[[], asyncio.Protocol]
 ) -> tuple[asyncio.Server, str, int]:
     """Start a parser's server; return it with its path (unix) or port (tcp)."""
+    loop = asyncio.get_running_loop()
     if transport == "tcp":
-        server = await asyncio.start_server(handler, "127.0.0.1", 0, limit=2**16)
+        server = await loop.create_server(factory, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         return server, "", int(port)
     if len(str(sock_path).encode()) > MAX_SOCKET_PATH:
@@ -79,13 +79,13 @@ async def listen(
     finally:
         os.umask(old_umask)
     sock.listen(256)
-    server = await asyncio.start_unix_server(handler, sock=sock, limit=2**16)
+    server = await loop.create_unix_server(factory, sock=sock)
     return server, str(sock_path), 0
 
 
-def peer_is_us(writer: asyncio.StreamWriter) -> bool:
+def peer_is_us(transport: asyncio.BaseTransport) -> bool:
     """On a Unix socket, whether the peer runs as our uid (always True on TCP)."""
-    sock = writer.get_extra_info("socket")
+    sock = transport.get_extra_info("socket")
     if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
         return True  # TCP, or no SO_PEERCRED (macOS): the handshake token still applies
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))

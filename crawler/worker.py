@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from crawler.channel import Sender
+from crawler.channel import Channel
 from crawler.counters import Counters
 from crawler.messages import LogLine
 
@@ -44,7 +44,7 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 class ChannelLogHandler(logging.Handler):
     """Sends a worker's log records to the scheduler over the worker's own Pipe."""
 
-    def __init__(self, sender: Sender, process_name: str) -> None:
+    def __init__(self, sender: Channel, process_name: str) -> None:
         super().__init__()
         self._sender = sender
         self._process_name = process_name
@@ -60,7 +60,7 @@ class ChannelLogHandler(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging(sender: Sender, process_name: str, level: int) -> None:
+def setup_logging(sender: Channel, process_name: str, level: int) -> None:
     """Route this process's logging to the scheduler."""
     root = logging.getLogger()
     root.handlers[:] = [ChannelLogHandler(sender, process_name)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from crawler.channel import Receiver, Sender, open_pipe
+from crawler.channel import Channel, open_pipe
 from crawler.counters import Counters
 
 logger = logging.getLogger(__name__)
@@ -29,11 +29,10 @@ class WorkerHandle:
     slot: int
     counters: Counters
     process: BaseProcess | None = None
-    sender: Sender | None = None
+    sender: Channel | None = None
     ready: bool = False
     starts: int = 0
     busy: set[int] = field(default_factory=set)
-    reader_task: asyncio.Task[None] | None = None
     path: str = ""
     port: int = 0
     stopping: bool = False
@@ -72,29 +71,20 @@ async def spawn(
     child_end.close()
     handle.process, handle.ready, handle.busy = process, False, set()
     handle.starts += 1
-    reader, writer = await open_pipe(parent_end)
-    handle.sender = Sender(writer)
-    handle.reader_task = asyncio.create_task(
-        _read(handle, process, Receiver(reader, receiver_kind), on_message)
-    )
+
+    def deliver(message: Any) -> None:
+        if handle.process is process:  # not from a replaced process
+            on_message(handle, message)
+
+    def closed(error: BaseException | None) -> None:
+        if handle.process is process and process.is_alive() and not handle.stopping:
+            # The channel broke while the process lives on: treat it as dead.
+            logger.warning("%s broke its channel (%s); killing it", handle.name, error)
+            process.kill()
+
+    handle.sender = await open_pipe(parent_end, receiver_kind, deliver, closed)
     loop = asyncio.get_running_loop()
     loop.add_reader(process.sentinel, _exited, loop, handle, process, on_exit)
-
-
-async def _read(
-    handle: WorkerHandle,
-    process: BaseProcess,
-    receiver: Receiver[Any],
-    on_message: Callable[[WorkerHandle, Any], None],
-) -> None:
-    while (message := await receiver.recv()) is not None:
-        if handle.process is not process:
-            return  # a message from a replaced process
-        on_message(handle, message)
-    if handle.process is process and process.is_alive() and not handle.stopping:
-        # The channel broke while the process lives on: treat it as dead.
-        logger.warning("%s closed its channel; killing it", handle.name)
-        process.kill()
 
 
 def _exited(
@@ -140,5 +130,3 @@ async def stop(handles: list[WorkerHandle], stop_message: Any, timeout: float) -
             handle.process.join(1.0)
         if handle.sender is not None:
             handle.sender.close()
-        if handle.reader_task is not None:
-            handle.reader_task.cancel()
