@@ -78,7 +78,9 @@ def build_parsel_crawler(options: dict[str, Any]) -> ParselCrawler:
 
     @crawler.router.default_handler
     async def index(context: ParselCrawlingContext) -> None:
+        # The start page: the index, or any listing-like page (as in bench's chain runs).
         await context.enqueue_links(selector="a.start", label=LISTING)
+        await listing(context)
 
     @crawler.router.handler(LISTING)
     async def listing(context: ParselCrawlingContext) -> None:
@@ -106,7 +108,9 @@ def build_selectolax_crawler(options: dict[str, Any]) -> AbstractHttpCrawler[Any
 
     @crawler.router.default_handler
     async def index(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:
+        # The start page: the index, or any listing-like page (as in bench's chain runs).
         await context.enqueue_links(selector="a.start", label=LISTING)
+        await listing(context)
 
     @crawler.router.handler(LISTING)
     async def listing(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:

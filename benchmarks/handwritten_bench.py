@@ -36,6 +36,8 @@ def parse_args() -> argparse.Namespace:
 
 
 # Each extractor turns (page body, page URL, page kind) into (item or None, [(link, kind)]).
+# The start page (INDEX) may be the index or any listing-like page (`crawler bench` starts its
+# chain-latency runs at chain/page-1.html), so it follows a.start and the listing links.
 Links = list[tuple[str, str]]
 Extractor = Callable[[bytes, str, str], tuple[dict[str, str] | None, Links]]
 
@@ -50,10 +52,10 @@ def extract_parsel(body: bytes, url: str, kind: str) -> tuple[dict[str, str] | N
             "availability": (sel.css("p.availability::text").get() or "").strip(),
         }
         return item, []
-    if kind == INDEX:
-        return None, [(href, LISTING) for href in sel.css("a.start::attr(href)").getall()]
     links = [(href, PRODUCT) for href in sel.css("li.product a::attr(href)").getall()]
     links += [(href, LISTING) for href in sel.css("li.next a::attr(href)").getall()]
+    if kind == INDEX:
+        links += [(href, LISTING) for href in sel.css("a.start::attr(href)").getall()]
     return None, links
 
 
@@ -76,10 +78,10 @@ def extract_selectolax(body: bytes, url: str, kind: str) -> tuple[dict[str, str]
             "availability": _text(tree, "p.availability"),
         }
         return item, []
-    if kind == INDEX:
-        return None, [(href, LISTING) for href in _hrefs(tree, "a.start")]
     links = [(href, PRODUCT) for href in _hrefs(tree, "li.product a")]
     links += [(href, LISTING) for href in _hrefs(tree, "li.next a")]
+    if kind == INDEX:
+        links += [(href, LISTING) for href in _hrefs(tree, "a.start")]
     return None, links
 
 

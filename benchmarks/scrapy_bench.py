@@ -50,15 +50,20 @@ class CatalogueSpider(scrapy.Spider):
         return [response.css(f"{query}::attr(href)").getall() for query in queries]
 
     def parse(self, response: Response) -> Iterator[scrapy.Request]:
-        (starts,) = self._links(response, "a.start")
-        for href in starts:
-            yield response.follow(href, callback=self.parse_listing)
+        """The start page: the index, or any listing-like page (as in bench's chain runs)."""
+        starts, products, nexts = self._links(response, "a.start", "li.product a", "li.next a")
+        yield from self._follow(response, products, nexts + starts)
 
     def parse_listing(self, response: Response) -> Iterator[scrapy.Request]:
         products, nexts = self._links(response, "li.product a", "li.next a")
+        yield from self._follow(response, products, nexts)
+
+    def _follow(
+        self, response: Response, products: list[str], listings: list[str]
+    ) -> Iterator[scrapy.Request]:
         for href in products:
             yield response.follow(href, callback=self.parse_product)
-        for href in nexts:
+        for href in listings:
             yield response.follow(href, callback=self.parse_listing)
 
     def parse_product(self, response: Response) -> Iterator[dict[str, str]]:

@@ -33,11 +33,12 @@ def test_bench_crawls_a_tiny_site_correctly(tmp_path: Path) -> None:
 
 
 def test_site_manifest_matches_the_pages(tmp_path: Path) -> None:
-    catalogue = site.build(tmp_path, 25, chain=3)
+    catalogue = site.build(tmp_path, 25, chain=30)
     assert len(site.expected(tmp_path, "http://x/")) == 25
     assert (tmp_path / "product" / "25.html").stat().st_size > 20_000
     assert b"page-3.html" in (tmp_path / "chain" / "page-2.html").read_bytes()
-    assert b"next" not in (tmp_path / "chain" / "page-3.html").read_bytes()
+    assert b"next" not in (tmp_path / "chain" / "page-30.html").read_bytes()
+    assert b"next" not in (tmp_path / "chain-short" / "page-3.html").read_bytes()
     assert catalogue.listing_pages == 2
 
 

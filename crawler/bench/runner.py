@@ -216,15 +216,15 @@ def _items_match(path: Path, expected: set[str]) -> bool:
 def _chain_latency(
     options: BenchOptions, project: Path, workdir: Path, base_url: str
 ) -> dict[str, float]:
-    """Milliseconds per hop along the 1,000-page chain: (t(1000 hops) - t(100 hops)) / 900."""
+    """Milliseconds per hop along a chain of pages: (t(1000 hops) - t(100 hops)) / 900."""
     result: dict[str, float] = {}
     crawlers = {"ours": _chain_ours(project)}
     script = options.root / "benchmarks" / COMPETITORS["handwritten"]
     if options.compare and script.exists():
         crawlers["handwritten"] = _chain_theirs(options.python, script, workdir)
     for name, crawl in crawlers.items():
-        long_runs = [crawl(base_url + "chain/page-1.html") for _ in range(options.repeat)]
-        short_runs = [crawl(base_url + "chain/page-901.html") for _ in range(options.repeat)]
+        long_runs = [crawl(base_url + "chain/") for _ in range(options.repeat)]
+        short_runs = [crawl(base_url + "chain-short/") for _ in range(options.repeat)]
         result[name] = 1000 * (statistics.median(long_runs) - statistics.median(short_runs)) / 900
     return result
 

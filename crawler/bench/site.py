@@ -15,7 +15,7 @@ def build(folder: Path, products: int, chain: int = 1000) -> Catalogue:
     """Write the catalogue and the chain under `folder` (skipped if already there)."""
     catalogue = Catalogue(products, padding=PADDING, related=False)
     stamp = folder / ".complete"
-    if stamp.exists() and stamp.read_text() == f"{products} {chain}":
+    if stamp.exists() and stamp.read_text() == f"{products} {chain} v2":
         return catalogue
     folder.mkdir(parents=True, exist_ok=True)
     paths = ["/", *(f"/catalogue/page-{n}.html" for n in range(1, catalogue.listing_pages + 1))]
@@ -24,10 +24,11 @@ def build(folder: Path, products: int, chain: int = 1000) -> Catalogue:
         body = catalogue.render(path)
         assert body is not None
         _write(folder, "/index.html" if path == "/" else path, body)
-    _write_chain(folder, chain)
+    _write_chain(folder, "chain", chain)
+    _write_chain(folder, "chain-short", max(1, chain // 10))
     lines = (json.dumps(_bench_item(item)) + "\n" for item in catalogue.expected_items("/"))
     (folder / MANIFEST).write_text("".join(lines))
-    stamp.write_text(f"{products} {chain}")
+    stamp.write_text(f"{products} {chain} v2")
     return catalogue
 
 
@@ -40,12 +41,12 @@ def _bench_item(item: dict[str, str | bool]) -> dict[str, str | bool]:
     }
 
 
-def _write_chain(folder: Path, length: int) -> None:
-    """`/chain/` → page-1 → page-2 → ... → page-`length`: each reachable only from the last."""
-    _write(folder, "/chain/index.html", _page('<a class="start" href="page-1.html">start</a>'))
+def _write_chain(folder: Path, name: str, length: int) -> None:
+    """`/<name>/` → page-1 → page-2 → ... → page-`length`: each reachable only from the last."""
+    _write(folder, f"/{name}/index.html", _page('<a class="start" href="page-1.html">start</a>'))
     for n in range(1, length + 1):
         nav = f'<li class="next"><a href="page-{n + 1}.html">next</a></li>' if n < length else ""
-        _write(folder, f"/chain/page-{n}.html", _page(f'<ul class="pager">{nav}</ul>'))
+        _write(folder, f"/{name}/page-{n}.html", _page(f'<ul class="pager">{nav}</ul>'))
 
 
 def _page(body: str) -> bytes:
