@@ -78,7 +78,7 @@ def build_parsel_crawler(options: dict[str, Any]) -> ParselCrawler:
 
     @crawler.router.default_handler
     async def index(context: ParselCrawlingContext) -> None:
-        # The start page: the index, or any listing-like page (as in bench's chain runs).
+        # The start page: usually the index, but a crawl may also start on a listing page.
         await context.enqueue_links(selector="a.start", label=LISTING)
         await listing(context)
 
@@ -108,7 +108,7 @@ def build_selectolax_crawler(options: dict[str, Any]) -> AbstractHttpCrawler[Any
 
     @crawler.router.default_handler
     async def index(context: ParsedHttpCrawlingContext[LexborHTMLParser]) -> None:
-        # The start page: the index, or any listing-like page (as in bench's chain runs).
+        # The start page: usually the index, but a crawl may also start on a listing page.
         await context.enqueue_links(selector="a.start", label=LISTING)
         await listing(context)
 

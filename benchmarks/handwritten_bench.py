@@ -36,8 +36,8 @@ def parse_args() -> argparse.Namespace:
 
 
 # Each extractor turns (page body, page URL, page kind) into (item or None, [(link, kind)]).
-# The start page (INDEX) may be the index or any listing-like page (`crawler bench` starts its
-# chain-latency runs at chain/page-1.html), so it follows a.start and the listing links.
+# The start page (INDEX) is usually the index, but a crawl may also start on a listing page,
+# so the start page follows a.start and the listing links.
 Links = list[tuple[str, str]]
 Extractor = Callable[[bytes, str, str], tuple[dict[str, str] | None, Links]]
 

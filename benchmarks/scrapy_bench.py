@@ -50,7 +50,7 @@ class CatalogueSpider(scrapy.Spider):
         return [response.css(f"{query}::attr(href)").getall() for query in queries]
 
     def parse(self, response: Response) -> Iterator[scrapy.Request]:
-        """The start page: the index, or any listing-like page (as in bench's chain runs)."""
+        """The start page: usually the index, but a crawl may also start on a listing page."""
         starts, products, nexts = self._links(response, "a.start", "li.product a", "li.next a")
         yield from self._follow(response, products, nexts + starts)
 

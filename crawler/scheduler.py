@@ -160,7 +160,13 @@ class Scheduler:
         async def repeat() -> None:
             while True:
                 await asyncio.sleep(interval)
-                action()
+                try:
+                    action()
+                except OSError as exc:
+                    self._abort(f"cannot write the journal {self.journal.path}: {exc.strerror}")
+                except Exception as exc:
+                    logger.critical("scheduler error", exc_info=True)
+                    self._abort(f"scheduler error: {type(exc).__name__}: {exc}")
 
         task = asyncio.create_task(repeat())
         self.background.add(task)
