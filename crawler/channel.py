@@ -59,6 +59,7 @@ class Channel(asyncio.Protocol):
         self._buffer = bytearray()
         self._error: BaseException | None = None
         self._paused: asyncio.Future[None] | None = None
+        self._outbox: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -110,17 +111,33 @@ class Channel(asyncio.Protocol):
         self._paused = None
 
     def send(self, message: Any) -> None:
-        """Queue one message (never blocks; see `drain`)."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(encode(message))
+        """Queue one message; it leaves at the end of this turn of the event loop."""
+        self.send_raw(encode(message))
 
     def send_raw(self, frames: bytes) -> None:
-        """Queue bytes that are already whole frames."""
+        """Queue bytes that are already whole frames.
+
+        Everything queued in one turn of the loop goes out in one write: a message never
+        waits for company, but messages that come together share a system call.
+        """
+        if not self._outbox:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop turns any more (shutting down): write now
+                self._outbox.append(frames)
+                self._flush()
+                return
+        self._outbox.append(frames)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frames)
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def drain(self) -> None:
-        """Wait while the transport's write buffer is over its high-water mark."""
+        """Write what is queued; wait while the transport's buffer is over its high-water mark."""
+        if self._outbox:
+            self._flush()
         if self.transport is not None and self.transport.is_closing():
             raise ConnectionResetError("channel closed")
         if self._paused is not None:
@@ -130,6 +147,9 @@ class Channel(asyncio.Protocol):
         return self.transport is None or self.transport.is_closing()
 
     def close(self) -> None:
+        """Write what is queued, then close."""
+        if self._outbox:
+            self._flush()
         if self.transport is not None:
             self.transport.close()
 

@@ -112,6 +112,7 @@ class Downloader:
             await self.session.close()
             for link in self.parsers.values():
                 link.close()
+            self.out.close()
 
     def _session(self) -> aiohttp.ClientSession:
         agent = (

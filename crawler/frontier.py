@@ -54,10 +54,16 @@ class Lease:
 
 
 class LocalFrontier:
-    """Pending requests by priority, the seen fingerprints, and the leases in flight."""
+    """Pending requests by priority, the seen fingerprints, and the leases in flight.
 
-    def __init__(self, per_host: int) -> None:
+    Within a priority, `depth_first` leases the newest request first (as Scrapy does by
+    default): a crawl runs ahead along pagination and keeps many requests in flight.
+    Breadth-first leases the oldest first.
+    """
+
+    def __init__(self, per_host: int, depth_first: bool = True) -> None:
         self.per_host = per_host
+        self.depth_first = depth_first
         self.seen = FingerprintSet()
         self.next_id = 1
         self._heap: list[_Entry] = []
@@ -102,7 +108,8 @@ class LocalFrontier:
     def push(self, request: RequestSpec) -> None:
         """Queue a request (new, or back from a revoked or retried lease)."""
         self._seq += 1
-        heapq.heappush(self._heap, (-request.priority, self._seq, request))
+        order = -self._seq if self.depth_first else self._seq  # newest first, or oldest first
+        heapq.heappush(self._heap, (-request.priority, order, request))
 
     def lease(self, downloader: int, parser: int) -> Lease | None:
         """Lease the most urgent request whose host has room, or None."""

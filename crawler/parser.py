@@ -130,6 +130,7 @@ class Parser:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self.out.close()
 
     def _on_control(self, message: Any) -> None:
         if isinstance(message, Stop):

@@ -83,7 +83,9 @@ class Scheduler:
         self.run = plan.run
         self.journal = journal
         self.stats = plan.stats
-        self.frontier = LocalFrontier(self.settings.downloader.per_host)
+        self.frontier = LocalFrontier(
+            self.settings.downloader.per_host, self.settings.frontier.order == "depth-first"
+        )
         for request in plan.restored:
             self.frontier.restore(request)
         for request in plan.pending:

@@ -38,6 +38,11 @@ class DownloaderSettings:
 
 
 @dataclass(frozen=True)
+class FrontierSettings:
+    order: Literal["depth-first", "breadth-first"] = "depth-first"
+
+
+@dataclass(frozen=True)
 class ParserSettings:
     window: int = 64
 
@@ -78,6 +83,7 @@ class Settings:
 
     processes: ProcessSettings = field(default_factory=ProcessSettings)
     downloader: DownloaderSettings = field(default_factory=DownloaderSettings)
+    frontier: FrontierSettings = field(default_factory=FrontierSettings)
     parser: ParserSettings = field(default_factory=ParserSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     output: OutputSettings = field(default_factory=OutputSettings)

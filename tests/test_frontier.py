@@ -27,7 +27,7 @@ def lease_all(frontier: LocalFrontier) -> list[str]:
 
 
 def test_admit_assigns_increasing_ids() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     admitted = frontier.admit([spec("http://a.com/1"), spec("http://a.com/2")])
     assert [r.id for r in admitted] == [1, 2]
     admitted = frontier.admit([spec("http://a.com/3")])
@@ -37,7 +37,7 @@ def test_admit_assigns_increasing_ids() -> None:
 
 
 def test_admit_drops_seen_fingerprints() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     assert len(frontier.admit([spec("http://a.com/1")])) == 1
     again = frontier.admit(
         [spec("http://a.com/1"), spec("http://A.com:80/1#x"), spec("http://a.com/2")]
@@ -49,19 +49,19 @@ def test_admit_drops_seen_fingerprints() -> None:
 
 
 def test_duplicates_within_one_batch() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     admitted = frontier.admit([spec("http://a.com/?a=1&b=2"), spec("http://a.com/?b=2&a=1")])
     assert len(admitted) == 1
 
 
 def test_same_url_other_method_is_not_a_duplicate() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     admitted = frontier.admit([spec("http://a.com/"), spec("http://a.com/", method="POST")])
     assert len(admitted) == 2
 
 
 def test_dont_filter_is_always_admitted_and_not_marked_seen() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     frontier.admit([spec("http://a.com/1")])
     admitted = frontier.admit(
         [spec("http://a.com/1", dont_filter=True), spec("http://a.com/1", dont_filter=True)]
@@ -73,7 +73,7 @@ def test_dont_filter_is_always_admitted_and_not_marked_seen() -> None:
 
 
 def test_a_request_without_fingerprint_gets_one() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     request = RequestSpec("http://a.com/x")
     assert frontier.admit([request]) == [request]
     assert request.fingerprint == fingerprint("GET", "http://a.com/x")
@@ -81,7 +81,7 @@ def test_a_request_without_fingerprint_gets_one() -> None:
 
 
 def test_restore_marks_seen_without_queueing() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     old = spec("http://a.com/old")
     old.id = 41
     frontier.restore(old)
@@ -94,7 +94,7 @@ def test_restore_marks_seen_without_queueing() -> None:
 
 
 def test_restore_keeps_the_highest_id_and_skips_dont_filter() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     for request_id, url in [(7, "http://a.com/7"), (3, "http://a.com/3")]:
         request = spec(url, dont_filter=request_id == 3)
         request.id = request_id
@@ -108,7 +108,7 @@ def test_restore_keeps_the_highest_id_and_skips_dont_filter() -> None:
 
 
 def test_highest_priority_first_and_fifo_within_a_priority() -> None:
-    frontier = LocalFrontier(per_host=100)
+    frontier = LocalFrontier(per_host=100, depth_first=False)
     frontier.admit([
         spec("http://a.com/low1", -5),
         spec("http://a.com/mid1"),
@@ -126,7 +126,7 @@ def test_highest_priority_first_and_fifo_within_a_priority() -> None:
 
 
 def test_leases_have_ids_and_record_the_workers() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     frontier.admit([spec("http://a.com/1"), spec("http://b.com/1")])
     first = frontier.lease(downloader=0, parser=3)
     second = frontier.lease(downloader=1, parser=2)
@@ -139,7 +139,7 @@ def test_leases_have_ids_and_record_the_workers() -> None:
 
 
 def test_end_returns_the_lease_once() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     frontier.admit([spec("http://a.com/1")])
     lease = frontier.lease(0, 0)
     assert lease is not None
@@ -150,7 +150,7 @@ def test_end_returns_the_lease_once() -> None:
 
 
 def test_pushed_back_request_is_leased_again() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     frontier.admit([spec("http://a.com/1")])
     lease = frontier.lease(0, 0)
     assert lease is not None
@@ -166,7 +166,7 @@ def test_pushed_back_request_is_leased_again() -> None:
 
 
 def test_per_host_limit_parks_and_end_releases_one() -> None:
-    frontier = LocalFrontier(per_host=2)
+    frontier = LocalFrontier(per_host=2, depth_first=False)
     frontier.admit([spec(f"http://a.com/{i}") for i in range(5)] + [spec("http://b.com/0")])
     leased = [frontier.lease(0, 0) for _ in range(3)]
     assert [lease.request.url for lease in leased if lease] == [
@@ -187,7 +187,7 @@ def test_per_host_limit_parks_and_end_releases_one() -> None:
 
 
 def test_per_host_counts_hosts_case_insensitively_and_without_default_port() -> None:
-    frontier = LocalFrontier(per_host=1)
+    frontier = LocalFrontier(per_host=1, depth_first=False)
     frontier.admit(
         [spec("http://a.com/1"), spec("http://A.COM:80/2"), spec("http://a.com:8080/3")]
     )
@@ -199,7 +199,7 @@ def test_per_host_counts_hosts_case_insensitively_and_without_default_port() -> 
 
 def test_parked_requests_keep_their_order() -> None:
     """A parked request goes back in its original place, before later arrivals."""
-    frontier = LocalFrontier(per_host=1)
+    frontier = LocalFrontier(per_host=1, depth_first=False)
     frontier.admit([spec("http://a.com/1"), spec("http://a.com/2"), spec("http://b.com/1")])
     first = frontier.lease(0, 0)
     assert first is not None and first.request.url == "http://a.com/1"
@@ -213,7 +213,7 @@ def test_parked_requests_keep_their_order() -> None:
 
 
 def test_parked_requests_are_released_by_priority() -> None:
-    frontier = LocalFrontier(per_host=1)
+    frontier = LocalFrontier(per_host=1, depth_first=False)
     frontier.admit([spec("http://a.com/1")])
     first = frontier.lease(0, 0)
     assert first is not None
@@ -230,7 +230,7 @@ def test_parked_requests_are_released_by_priority() -> None:
 
 
 def test_held_by() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     frontier.admit([spec(f"http://a.com/{i}") for i in range(4)])
     a = frontier.lease(downloader=0, parser=5)
     b = frontier.lease(downloader=0, parser=6)
@@ -248,7 +248,7 @@ def test_held_by() -> None:
 
 
 def test_is_idle() -> None:
-    frontier = LocalFrontier(per_host=10)
+    frontier = LocalFrontier(per_host=10, depth_first=False)
     assert frontier.is_idle()
     frontier.admit([spec("http://a.com/1")])
     assert not frontier.is_idle()
@@ -260,7 +260,7 @@ def test_is_idle() -> None:
 
 
 def test_drain_pending_returns_heap_and_parked_in_lease_order() -> None:
-    frontier = LocalFrontier(per_host=1)
+    frontier = LocalFrontier(per_host=1, depth_first=False)
     frontier.admit([
         spec("http://a.com/1"), spec("http://a.com/2", 3), spec("http://b.com/1"),
         spec("http://a.com/3"), spec("http://c.com/1", 9),
@@ -285,3 +285,13 @@ def test_host_key() -> None:
     assert host_key("http://example.com:443/") == "example.com:443"
     assert host_key("http://user:pw@example.com:8080/") == "example.com:8080"
     assert host_key("http://[::1]:80/") == "::1"
+
+
+def test_depth_first_leases_the_newest_first_within_a_priority() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec(f"http://a.com/{n}") for n in range(3)])
+    frontier.admit([spec("http://a.com/urgent", priority=1)])
+    order = []
+    while (lease := frontier.lease(0, 0)) is not None:
+        order.append(lease.request.url)
+    assert order == ["http://a.com/urgent", "http://a.com/2", "http://a.com/1", "http://a.com/0"]

@@ -464,4 +464,6 @@ def test_as_dict() -> None:
     data = settings_module.as_dict(Settings())
     assert data["downloader"]["concurrency"] == 64
     assert data["processes"] == {"downloaders": "auto", "parsers": "auto", "transport": "auto"}
-    assert set(data) == {"processes", "downloader", "parser", "limits", "output", "journal", "demo"}
+    assert set(data) == {
+        "processes", "downloader", "frontier", "parser", "limits", "output", "journal", "demo"
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crawler.demo.site import Catalogue
 
-PADDING = 880  # about 25 KB per product page
+PADDING = 40  # reviews per product page: about 25 KB and 500 elements, like a real shop page
 MANIFEST = "manifest.jsonl"
 
 
@@ -15,7 +15,7 @@ def build(folder: Path, products: int, chain: int = 1000) -> Catalogue:
     """Write the catalogue and the chain under `folder` (skipped if already there)."""
     catalogue = Catalogue(products, padding=PADDING, related=False)
     stamp = folder / ".complete"
-    if stamp.exists() and stamp.read_text() == f"{products} {chain} v2":
+    if stamp.exists() and stamp.read_text() == f"{products} {chain} v3":
         return catalogue
     folder.mkdir(parents=True, exist_ok=True)
     paths = ["/", *(f"/catalogue/page-{n}.html" for n in range(1, catalogue.listing_pages + 1))]
@@ -28,7 +28,7 @@ def build(folder: Path, products: int, chain: int = 1000) -> Catalogue:
     _write_chain(folder, "chain-short", max(1, chain // 10))
     lines = (json.dumps(_bench_item(item)) + "\n" for item in catalogue.expected_items("/"))
     (folder / MANIFEST).write_text("".join(lines))
-    stamp.write_text(f"{products} {chain} v2")
+    stamp.write_text(f"{products} {chain} v3")
     return catalogue
 
 

@@ -15,6 +15,24 @@ _ADJECTIVES = ("Red", "Quiet", "Swift", "Golden", "Hidden", "Lucky", "Brave", "M
 _NOUNS = ("Lantern", "River", "Compass", "Garden", "Harbor", "Violin", "Falcon", "Atlas")
 
 
+_REVIEW_TEXT = (
+    "Arrived quickly and well packed. The finish is better than the photos suggest, "
+    "and it has held up to daily use for a month. <b>Recommended</b>, though the "
+    "instructions could be clearer about assembly and care."
+)
+_NAVIGATION = (
+    '<header><nav><ul class="categories">'
+    + "".join(f'<li><a href="/category/{n}/">Category {n}</a></li>' for n in range(40))
+    + '</ul></nav><form class="search"><input name="q"><button>Search</button></form>'
+    '<ul class="breadcrumb"><li><a href="/">Home</a></li><li>Catalogue</li></ul></header>'
+)
+_FOOTER = (
+    "<footer><ul>"
+    + "".join(f'<li><a href="/help/{n}.html">Help topic {n}</a></li>' for n in range(20))
+    + "</ul><p>&copy; 2026 The Demo Shop</p></footer>"
+)
+
+
 @dataclass(frozen=True)
 class Product:
     number: int
@@ -84,10 +102,28 @@ class Catalogue:
             f'<article class="product"><h1>{product.title}</h1>'
             f'<p class="price">{product.price}</p>'
             f'<p class="availability">{"In stock" if product.available else "Out of stock"}</p>'
-            f"<p>{'Lorem ipsum dolor sit amet. ' * self.padding}</p>"
             f'<div class="related">{links}</div></article>'
         )
+        if self.padding:
+            body = _NAVIGATION + body + self._reviews(number) + _FOOTER
         return self._html(product.title, body)
+
+    def _reviews(self, number: int) -> str:
+        """`padding` reviews, about 600 bytes and 12 elements each: the bulk of a real page."""
+        reviews = []
+        for n in range(self.padding):
+            digest = hashlib.blake2b(f"{number}/{n}".encode(), digest_size=4).digest()
+            stars = "".join('<i class="star"></i>' for _ in range(1 + digest[0] % 5))
+            reviews.append(
+                f'<div class="review" id="r{n}"><div class="meta"><span class="author">'
+                f"{_ADJECTIVES[digest[1] % 8]} {_NOUNS[digest[2] % 8]}</span>"
+                f'<span class="date">2026-{1 + digest[3] % 12:02d}-{1 + n % 28:02d}</span>'
+                f'<span class="rating">{stars}</span></div>'
+                f"<p>{_REVIEW_TEXT}</p><ul class=\"votes\"><li><a href=\"#r{n}\">Helpful</a>"
+                f'</li><li><a href="#r{n}">Report</a></li></ul></div>'
+            )
+        return f'<section class="reviews"><h2>Reviews</h2>{"".join(reviews)}</section>'
+
 
     def _html(self, title: str, body: str) -> bytes:
         return (
