@@ -19,7 +19,6 @@ from crawler.messages import (
     Fetch,
     FetchBatch,
     FetchFailed,
-    Handed,
     Hello,
     Page,
     ParserAddress,
@@ -146,7 +145,11 @@ class Downloader:
             self.stopped.set_result(None)
 
     async def _fetch(self, session: aiohttp.ClientSession, fetch: Fetch) -> None:
-        """Fetch one page and report it exactly once: handed to its parser, or failed."""
+        """Fetch one page and hand it to its parser; or report the failure to the scheduler.
+
+        Success is reported by the parser's acknowledgement, so a fetched page costs the
+        scheduler no message of its own.
+        """
         try:
             await self._fetch_and_hand(session, fetch)
         except asyncio.CancelledError:
@@ -227,7 +230,6 @@ class Downloader:
             return
         self.counters.add(PAGES)
         self.counters.add(BYTES, len(page.body))
-        self.out.send(Handed(fetch.lease, page.status))
 
     def _fail(self, fetch: Fetch, reason: str, kind: str, retryable: bool, status: int = 0) -> None:
         self.out.send(FetchFailed(fetch.lease, reason, kind, retryable, status))

@@ -49,8 +49,7 @@ class Lease:
     host: str
     downloader: int
     parser: int
-    handed: bool = False
-    since: float = field(default_factory=time.monotonic)  # leased, or handed to the parser
+    since: float = field(default_factory=time.monotonic)
 
 
 class LocalFrontier:
@@ -152,7 +151,7 @@ class LocalFrontier:
         return [
             lease
             for lease in self.leases.values()
-            if (downloader is not None and lease.downloader == downloader and not lease.handed)
+            if (downloader is not None and lease.downloader == downloader)
             or (parser is not None and lease.parser == parser)
         ]
 

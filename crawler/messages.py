@@ -3,7 +3,7 @@
 Each channel has one union type.  Frames are msgpack, never pickles.
 
     scheduler  -> downloader   ToDownloader: FetchBatch | ParserAddress | Stop
-    downloader -> scheduler    FromDownloader: Handed | FetchFailed | LogLine
+    downloader -> scheduler    FromDownloader: FetchFailed | LogLine
     downloader -> parser       ToParser: Hello | Page            (Unix or TCP socket)
     scheduler  -> parser       ToParserControl: Stop
     parser     -> scheduler    FromParser: ParserReady | PageDone | PageFailed | LogLine
@@ -57,13 +57,6 @@ class ParserAddress(msgspec.Struct, tag=True, array_like=True):
 
 class Stop(msgspec.Struct, tag=True, array_like=True):
     """No more work: finish and exit."""
-
-
-class Handed(msgspec.Struct, tag=True, array_like=True):
-    """The page of `lease` was written whole to its parser's socket."""
-
-    lease: int
-    status: int
 
 
 class FetchFailed(msgspec.Struct, tag=True, array_like=True):
@@ -131,7 +124,7 @@ class PageFailed(msgspec.Struct, tag=True, array_like=True):
 
 
 ToDownloader = FetchBatch | ParserAddress | Stop
-FromDownloader = Handed | FetchFailed | LogLine
+FromDownloader = FetchFailed | LogLine
 ToParser = Hello | Page
 ToParserControl = Stop
 FromParser = ParserReady | PageDone | PageFailed | LogLine

@@ -34,7 +34,6 @@ from crawler.messages import (
     FetchFailed,
     FromDownloader,
     FromParser,
-    Handed,
     LogLine,
     PageDone,
     PageFailed,
@@ -353,11 +352,6 @@ class Scheduler:
 
     def _on_downloader(self, handle: WorkerHandle, message: Any) -> None:
         match message:
-            case Handed(lease=lease_id):
-                handle.busy.discard(lease_id)
-                lease = self.frontier.leases.get(lease_id)
-                if lease is not None:
-                    lease.handed, lease.since = True, time.monotonic()
             case FetchFailed():
                 handle.busy.discard(message.lease)
                 self._on_fetch_failed(message)
@@ -420,6 +414,7 @@ class Scheduler:
             )
             return None
         self.frontier.end(lease_id)
+        self.downloaders[lease.downloader].busy.discard(lease_id)
         return lease
 
     def _on_page_done(self, handle: WorkerHandle, message: PageDone) -> None:
@@ -444,7 +439,8 @@ class Scheduler:
         self.stats.items += message.items
         self.stats.statuses[status] += 1
         self.stats.duplicates += len(message.requests) - len(admitted)
-        self.stats.filtered.update(message.filtered)
+        if message.filtered:
+            self.stats.filtered.update(message.filtered)
 
     def _address(self, handle: WorkerHandle) -> ParserAddress:
         return ParserAddress(handle.index, handle.path, handle.port, self.token)
@@ -592,7 +588,7 @@ class Scheduler:
             logger.warning(
                 "lease of %s at %s expired; requeued",
                 lease.request.url,
-                f"parser-{lease.parser}" if lease.handed else f"downloader-{lease.downloader}",
+                f"downloader-{lease.downloader} / parser-{lease.parser}",
             )
             self.downloaders[lease.downloader].busy.discard(lease.id)
             self.parsers[lease.parser].busy.discard(lease.id)

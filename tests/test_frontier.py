@@ -241,9 +241,6 @@ def test_held_by() -> None:
     assert frontier.held_by(parser=5) == [a, c]
     assert frontier.held_by(parser=6) == [b]
     assert frontier.held_by() == []
-    b.handed = True  # the page reached its parser: no longer the downloader's
-    assert frontier.held_by(downloader=0) == [a]
-    assert frontier.held_by(parser=6) == [b]
     assert frontier.held_by(downloader=1, parser=6) == [b, c]
 
 
