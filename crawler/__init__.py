@@ -12,12 +12,31 @@ class QuotesSpider(Spider):
         yield from response.follow_all(css="li.next a")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from crawler.errors import CrawlerError, SettingsError, SpiderError, UsageError
-from crawler.request import Request
-from crawler.response import Response
-from crawler.spider import Spider
+
+if TYPE_CHECKING:
+    from crawler.request import Request
+    from crawler.response import Response
+    from crawler.spider import Spider
 
 __version__ = "0.1.0"
+
+# Request, Response and Spider load on first use, so that `crawler` on the command line
+# can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/launcher.py.
+_LAZY = {"Request": "crawler.request", "Response": "crawler.response", "Spider": "crawler.spider"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'crawler' has no attribute {name!r}")
+
 
 __all__ = [
     "CrawlerError",

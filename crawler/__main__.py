@@ -1,5 +1,5 @@
 """`python -m crawler ...` runs the command line."""
 
-from crawler.cli import main
+from crawler.launcher import main
 
 raise SystemExit(main())

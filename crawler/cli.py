@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-fast", action="store_true", help="skip the selectolax runs")
     bench.add_argument("--no-chain", action="store_true", help="skip the latency chain")
     bench.add_argument("--json", type=Path, help="write every run to this JSON file")
+    bench.add_argument(
+        "--journal-cost",
+        action="store_true",
+        help="instead: the last --processes pair with and without journal writes",
+    )
     bench.add_argument(
         "--frontier",
         default="",
@@ -98,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command not in ("crawl", "demo"):
+        # Only a crawl keeps Ctrl-C blocked until its scheduler handles it (launcher.py).
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     root = project_root(getattr(args, "settings", None))
     if args.command == "serve-demo":
         from crawler.demo.server import serve_forever
@@ -149,5 +158,6 @@ def _bench(args: argparse.Namespace, root: Path) -> int:
         fast=not args.no_fast,
         chain=not args.no_chain,
         json_path=args.json,
+        journal_cost=args.journal_cost,
     )
     return bench(options)

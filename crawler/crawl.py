@@ -22,6 +22,7 @@ from crawler.messages import RequestSpec
 from crawler.scheduler import (
     EXIT_FATAL,
     EXIT_OK,
+    EXIT_SIGINT,
     TERMINAL_SIGNALS,
     CrawlPlan,
     Scheduler,
@@ -164,11 +165,19 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def run_crawl(request: CrawlRequest) -> int:
     """The whole crawl; returns the process exit code.
 
-    SIGINT and SIGTERM stay blocked except while the scheduler runs with its handlers, so
-    a Ctrl-C at any moment either starts an orderly stop or waits for one.
+    Before anything is written (spider import, settings), Ctrl-C interrupts at once; from
+    the run folder on, SIGINT and SIGTERM stay blocked except while the scheduler runs
+    with its handlers, so a Ctrl-C at any moment either starts an orderly stop or waits
+    for one.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
-    ref, settings = prepare(request)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
+        ref, settings = prepare(request)
+    except KeyboardInterrupt:
+        print("interrupted before the crawl started; nothing was written", file=sys.stderr)
+        return EXIT_SIGINT
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     output_root = (request.root / settings.output.root).resolve()
     run = runfolder.choose(output_root, ref.name, request.fresh)
     run.lock()

@@ -173,7 +173,14 @@ class JournalWriter:
         self._queued: list[bytes] = []
         self.unsynced = False
 
+    # Benchmark-only: CRAWLER_JOURNAL_STUB=1 drops every record after the header, to measure
+    # what the journal costs (`crawler bench --journal-cost`). Such a run cannot be resumed
+    # or exported: never set it for real crawls.
+    STUB = os.environ.get("CRAWLER_JOURNAL_STUB") == "1"
+
     def append(self, record: Any) -> None:
+        if self.STUB and not isinstance(record, Header):
+            return
         self._queued.append(frame(record))
 
     def flush(self) -> None:

@@ -84,7 +84,8 @@ class Response:
         body = self.body
         if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
             return False
-        declared = http_content_type_encoding(self.headers.get("Content-Type"))
+        content_type = self.headers.get("Content-Type", "")
+        declared = http_content_type_encoding(content_type) if "charset" in content_type else None
         declared = declared or html_body_declared_encoding(body)
         if declared is None or resolve_encoding(declared) != "utf-8":
             return False

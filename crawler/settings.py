@@ -344,8 +344,10 @@ def _literal_choices(hint: Any) -> list[Any]:
 
 
 def _expected(hint: Any, choices: list[Any]) -> str:
-    words = [{int: "an integer", float: "a number", str: "a string", bool: "true or false"}[m]
-             for m in _members(hint)]
+    words = [
+        {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[m]
+        for m in _members(hint)
+    ]
     if choices and not words:
         return "one of " + ", ".join(repr(c) for c in choices)
     words += [repr(c) for c in choices]
@@ -353,8 +355,14 @@ def _expected(hint: Any, choices: list[Any]) -> str:
 
 
 def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string",
-            list: "array", dict: "table"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
     return f"{kind} {value!r}" if not isinstance(value, dict | list) else kind
 
 

@@ -127,20 +127,27 @@ def test_quotes_page() -> None:
     spider = QuotesSpider(base_url=BASE)
     site = quotes_site.pages()
     items, requests = split(list(spider.parse(response(BASE, "/page/2/", site))))
-    assert items == [
-        {
-            "kind": "quote",
-            "text": "“Imperfection is beauty, madness is genius and it's better to be absolutely "
-                    "ridiculous than absolutely boring.”",
-            "author": "Marilyn Monroe",
-            "tags": ["be-yourself", "inspirational"],  # not the "Top Ten tags" of the sidebar
-        },
-        *[
-            {"kind": "quote", "text": quote.text, "author": quote.author.name,
-             "tags": list(quote.tags)}
-            for quote in quotes_site.PAGES[1][1:]
-        ],
-    ]
+    assert (
+        items
+        == [
+            {
+                "kind": "quote",
+                "text": "“Imperfection is beauty, madness is genius and it's better to be "
+                "absolutely ridiculous than absolutely boring.”",
+                "author": "Marilyn Monroe",
+                "tags": ["be-yourself", "inspirational"],  # not the "Top Ten tags" of the sidebar
+            },
+            *[
+                {
+                    "kind": "quote",
+                    "text": quote.text,
+                    "author": quote.author.name,
+                    "tags": list(quote.tags),
+                }
+                for quote in quotes_site.PAGES[1][1:]
+            ],
+        ]
+    )
     assert requests == [
         (f"{BASE}author/Marilyn-Monroe", "parse_author"),
         (f"{BASE}author/Albert-Einstein", "parse_author"),
@@ -156,6 +163,10 @@ def test_quotes_author_page() -> None:
     spider = QuotesSpider(base_url=BASE)
     page = response(BASE, "/author/J-K-Rowling/", quotes_site.pages())
     assert list(spider.parse_author(page)) == [
-        {"kind": "author", "name": "J.K. Rowling", "born": "July 31, 1965",
-         "url": f"{BASE}author/J-K-Rowling/"}
+        {
+            "kind": "author",
+            "name": "J.K. Rowling",
+            "born": "July 31, 1965",
+            "url": f"{BASE}author/J-K-Rowling/",
+        }
     ]

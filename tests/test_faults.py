@@ -289,3 +289,20 @@ def test_slow_parsers_hold_the_downloaders_back(project: Project, tmp_path: Path
     assert process.returncode == 0, err
     assert len(project.items("demo")) == 30
     assert most_ahead <= 2 * 2, most_ahead  # two parsers, a window of two pages each
+
+
+def test_sigint_during_resume_leaves_a_resumable_run(demo: Project, site: str) -> None:
+    process = demo.start("crawl", "demo", "-a", f"base_url={site}")
+    wait_for(lambda: committed(demo) >= 10, timeout=60)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=10)
+    wait_for(lambda: not descendants(), timeout=5.0)
+    resumed = demo.start("crawl", "demo", "-a", f"base_url={site}")
+    time.sleep(0.3)  # inside start-up and journal replay
+    interrupt(resumed, signal.SIGINT)
+    _out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode in (0, 130), err
+    assert "Traceback" not in err
+    result = crawl(demo, site)
+    assert result.returncode == 0, result.stderr
+    assert keys(demo.items("demo")) == expected(site)

@@ -109,19 +109,25 @@ def test_restore_keeps_the_highest_id_and_skips_dont_filter() -> None:
 
 def test_highest_priority_first_and_fifo_within_a_priority() -> None:
     frontier = LocalFrontier(per_host=100, depth_first=False)
-    frontier.admit([
-        spec("http://a.com/low1", -5),
-        spec("http://a.com/mid1"),
-        spec("http://a.com/high1", 10),
-        spec("http://a.com/mid2"),
-        spec("http://a.com/high2", 10),
-        spec("http://a.com/low2", -5),
-        spec("http://a.com/mid3"),
-    ])
+    frontier.admit(
+        [
+            spec("http://a.com/low1", -5),
+            spec("http://a.com/mid1"),
+            spec("http://a.com/high1", 10),
+            spec("http://a.com/mid2"),
+            spec("http://a.com/high2", 10),
+            spec("http://a.com/low2", -5),
+            spec("http://a.com/mid3"),
+        ]
+    )
     assert lease_all(frontier) == [
-        "http://a.com/high1", "http://a.com/high2",
-        "http://a.com/mid1", "http://a.com/mid2", "http://a.com/mid3",
-        "http://a.com/low1", "http://a.com/low2",
+        "http://a.com/high1",
+        "http://a.com/high2",
+        "http://a.com/mid1",
+        "http://a.com/mid2",
+        "http://a.com/mid3",
+        "http://a.com/low1",
+        "http://a.com/low2",
     ]
 
 
@@ -170,7 +176,9 @@ def test_per_host_limit_parks_and_end_releases_one() -> None:
     frontier.admit([spec(f"http://a.com/{i}") for i in range(5)] + [spec("http://b.com/0")])
     leased = [frontier.lease(0, 0) for _ in range(3)]
     assert [lease.request.url for lease in leased if lease] == [
-        "http://a.com/0", "http://a.com/1", "http://b.com/0",
+        "http://a.com/0",
+        "http://a.com/1",
+        "http://b.com/0",
     ]
     assert frontier.lease(0, 0) is None  # a.com is full; the rest is parked
     assert frontier.pending_count() == 3
@@ -188,9 +196,7 @@ def test_per_host_limit_parks_and_end_releases_one() -> None:
 
 def test_per_host_counts_hosts_case_insensitively_and_without_default_port() -> None:
     frontier = LocalFrontier(per_host=1, depth_first=False)
-    frontier.admit(
-        [spec("http://a.com/1"), spec("http://A.COM:80/2"), spec("http://a.com:8080/3")]
-    )
+    frontier.admit([spec("http://a.com/1"), spec("http://A.COM:80/2"), spec("http://a.com:8080/3")])
     first, second = frontier.lease(0, 0), frontier.lease(0, 0)
     assert first is not None and second is not None
     assert [first.request.url, second.request.url] == ["http://a.com/1", "http://a.com:8080/3"]
@@ -258,10 +264,15 @@ def test_is_idle() -> None:
 
 def test_drain_pending_returns_heap_and_parked_in_lease_order() -> None:
     frontier = LocalFrontier(per_host=1, depth_first=False)
-    frontier.admit([
-        spec("http://a.com/1"), spec("http://a.com/2", 3), spec("http://b.com/1"),
-        spec("http://a.com/3"), spec("http://c.com/1", 9),
-    ])
+    frontier.admit(
+        [
+            spec("http://a.com/1"),
+            spec("http://a.com/2", 3),
+            spec("http://b.com/1"),
+            spec("http://a.com/3"),
+            spec("http://c.com/1", 9),
+        ]
+    )
     held = [frontier.lease(0, 0), frontier.lease(0, 0)]  # c.com/1, a.com/2
     assert [lease.request.url for lease in held if lease] == ["http://c.com/1", "http://a.com/2"]
     assert frontier.lease(0, 0) is not None  # parks a.com/1, leases b.com/1

@@ -38,9 +38,19 @@ from crawler.messages import RequestSpec
 
 def sample_records() -> list[Any]:
     spec = RequestSpec(
-        "http://example.com/a?x=1", id=2, method="POST", headers={"X-A": "1"}, body=b"\x00\xff",
-        callback="parse_item", meta={"k": [1, "two", None, {"n": 1.5}]}, priority=-3,
-        dont_filter=True, depth=4, fingerprint=2**64 - 1, attempts=1, crashes=2,
+        "http://example.com/a?x=1",
+        id=2,
+        method="POST",
+        headers={"X-A": "1"},
+        body=b"\x00\xff",
+        callback="parse_item",
+        meta={"k": [1, "two", None, {"n": 1.5}]},
+        priority=-3,
+        dont_filter=True,
+        depth=4,
+        fingerprint=2**64 - 1,
+        attempts=1,
+        crashes=2,
     )
     return [
         Header(VERSION, "demo", '{"settings": 1}'),
@@ -74,7 +84,14 @@ def test_round_trip_of_every_record_type(tmp_path: Path) -> None:
     assert read_back == records
     assert length == path.stat().st_size
     assert [type(r).__name__ for r in read_back] == [
-        "Header", "Seeded", "Done", "Failed", "Failed", "Requeued", "Done", "Closed",
+        "Header",
+        "Seeded",
+        "Done",
+        "Failed",
+        "Failed",
+        "Requeued",
+        "Done",
+        "Closed",
     ]
     assert read_back[2].requests[0].body == b"\x00\xff"  # type: ignore[union-attr]
     assert read_back[4].dead is True  # type: ignore[union-attr]

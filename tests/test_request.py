@@ -69,8 +69,11 @@ def test_check_url_accepts_absolute_http_urls(url: str) -> None:
         ("//example.com/x", "missing scheme in request URL '//example.com/x'"),
         ("localhost:8080", "missing scheme in request URL 'localhost:8080'"),
         ("example.com:80/x", "missing scheme in request URL 'example.com:80/x'"),
-        ("ftp://example.com/f", "unsupported scheme 'ftp' in request URL 'ftp://example.com/f': "
-                                "only http and https can be fetched"),
+        (
+            "ftp://example.com/f",
+            "unsupported scheme 'ftp' in request URL 'ftp://example.com/f': "
+            "only http and https can be fetched",
+        ),
         ("file:///etc/passwd", "unsupported scheme 'file'"),
         ("javascript:void(0)", "unsupported scheme 'javascript'"),
         ("mailto:someone@example.com", "unsupported scheme 'mailto'"),
@@ -82,8 +85,11 @@ def test_check_url_accepts_absolute_http_urls(url: str) -> None:
         ("http://example.com/\x00", "has leading or trailing whitespace or control characters"),
         ("http://example.com/\x7f", "has leading or trailing whitespace or control characters"),
         ("http://exa mple.com/", "has whitespace in its host"),
-        ("http://example.com:99999/", "invalid port in request URL 'http://example.com:99999/': "
-                                      "a port is a number 1 to 65535"),
+        (
+            "http://example.com:99999/",
+            "invalid port in request URL 'http://example.com:99999/': "
+            "a port is a number 1 to 65535",
+        ),
         ("http://example.com:abc/", "invalid port"),
         ("http://example.com:-1/", "invalid port"),
         ("http://example.com:0/", "invalid port"),
@@ -162,10 +168,20 @@ def test_callback_name_refuses(callback: Any, message: str) -> None:
 
 
 def test_check_plain_accepts_plain_data() -> None:
-    check_plain({
-        "s": "x", "i": -(2**63), "big": 2**64 - 1, "f": 1.5, "b": True, "n": None,
-        "bytes": b"\x00", "list": [1, [2, {"deep": ["x"]}]], "tuple": (1, 2), "empty": {},
-    })
+    check_plain(
+        {
+            "s": "x",
+            "i": -(2**63),
+            "big": 2**64 - 1,
+            "f": 1.5,
+            "b": True,
+            "n": None,
+            "bytes": b"\x00",
+            "list": [1, [2, {"deep": ["x"]}]],
+            "tuple": (1, 2),
+            "empty": {},
+        }
+    )
     shared = [1, 2]
     check_plain({"a": shared, "b": shared})  # the same list twice is not a cycle
 
@@ -208,22 +224,36 @@ def test_check_plain_path_prefix() -> None:
 def test_to_spec_and_back_through_msgpack() -> None:
     spider = Shop()
     request = Request(
-        "http://example.com/item?id=3", callback=spider.parse_item, method="post",
-        headers={"X-Token": "t"}, body="a=1", meta={"page": 2, "tags": ["x"]}, priority=-4,
+        "http://example.com/item?id=3",
+        callback=spider.parse_item,
+        method="post",
+        headers={"X-Token": "t"},
+        body="a=1",
+        meta={"page": 2, "tags": ["x"]},
+        priority=-4,
         dont_filter=True,
     )
     spec = to_spec(spider, request, depth=3)
     assert spec == RequestSpec(
-        url="http://example.com/item?id=3", method="POST", headers={"X-Token": "t"},
-        body=b"a=1", callback="parse_item", meta={"page": 2, "tags": ["x"]}, priority=-4,
-        dont_filter=True, depth=3,
+        url="http://example.com/item?id=3",
+        method="POST",
+        headers={"X-Token": "t"},
+        body=b"a=1",
+        callback="parse_item",
+        meta={"page": 2, "tags": ["x"]},
+        priority=-4,
+        dont_filter=True,
+        depth=3,
     )
     wire = msgspec.msgpack.decode(msgspec.msgpack.encode(spec), type=RequestSpec)
     assert wire == spec
     back = from_spec(wire)
     assert isinstance(back, Request)
     assert (back.url, back.method, back.headers, back.body) == (
-        request.url, request.method, request.headers, request.body,
+        request.url,
+        request.method,
+        request.headers,
+        request.body,
     )
     assert back.callback == "parse_item"
     assert (back.meta, back.priority, back.dont_filter) == (request.meta, -4, True)

@@ -58,7 +58,10 @@ def test_no_file_gives_the_defaults() -> None:
 
 
 def test_values_from_the_file(tmp_path: Path) -> None:
-    settings = load(write(tmp_path, """
+    settings = load(
+        write(
+            tmp_path,
+            """
         [processes]
         downloaders = 2
         parsers = 3
@@ -71,7 +74,9 @@ def test_values_from_the_file(tmp_path: Path) -> None:
 
         [limits]
         max_pages = 100
-    """.replace("\n        ", "\n")))
+    """.replace("\n        ", "\n"),
+        )
+    )
     assert settings.processes == ProcessSettings(downloaders=2, parsers=3, transport="tcp")
     assert settings.downloader == DownloaderSettings(
         concurrency=8, timeout=2.5, user_agent="bot/1.0"
@@ -87,7 +92,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
-    path.write_bytes(b"\xef\xbb\xbf[downloader]\nuser_agent = \"caf\xc3\xa9\"\n")
+    path.write_bytes(b'\xef\xbb\xbf[downloader]\nuser_agent = "caf\xc3\xa9"\n')
     assert load(path).downloader.user_agent == "café"
 
 
@@ -134,7 +139,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_non_utf8_bytes_name_line_column_and_byte(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
-    path.write_bytes(b"[downloader]\nuser_agent = \"\xff\"\n")
+    path.write_bytes(b'[downloader]\nuser_agent = "\xff"\n')
     with pytest.raises(SettingsError) as info:
         load(path)
     assert str(info.value) == f"{path}: not valid UTF-8 at line 2, column 15 (byte 27: b'\\xff')"
@@ -245,8 +250,13 @@ def test_out_of_range(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_range_limits_themselves_are_accepted(tmp_path: Path) -> None:
-    settings = load(write(tmp_path, "[downloader]\nconcurrency = 1\nretries = 100\n"
-                                    "[limits]\nmax_pages = 0\n[demo]\nport = 65535\n"))
+    settings = load(
+        write(
+            tmp_path,
+            "[downloader]\nconcurrency = 1\nretries = 100\n"
+            "[limits]\nmax_pages = 0\n[demo]\nport = 65535\n",
+        )
+    )
     assert settings.downloader.concurrency == 1
     assert settings.downloader.retries == 100
     assert settings.demo.port == 65535
@@ -465,5 +475,12 @@ def test_as_dict() -> None:
     assert data["downloader"]["concurrency"] == 64
     assert data["processes"] == {"downloaders": "auto", "parsers": "auto", "transport": "auto"}
     assert set(data) == {
-        "processes", "downloader", "frontier", "parser", "limits", "output", "journal", "demo"
+        "processes",
+        "downloader",
+        "frontier",
+        "parser",
+        "limits",
+        "output",
+        "journal",
+        "demo",
     }

@@ -35,6 +35,7 @@ class BenchOptions:
     fast: bool = True
     chain: bool = True
     json_path: Path | None = None
+    journal_cost: bool = False
 
 
 def parse_processes(text: str) -> tuple[tuple[int, int], ...]:
@@ -104,6 +105,13 @@ def _jobs(
     expected: set[str],
 ) -> list[Callable[[], Run]]:
     jobs: list[Callable[[], Run]] = []
+    if options.journal_cost:
+        downloaders, parsers = options.processes[-1]
+        for stub in (False, True):
+            jobs.append(
+                _ours(project, "bench", downloaders, parsers, base_url, pages, expected, stub)
+            )
+        return jobs
     spiders = ["bench"] + (["bench_fast"] if options.fast and _has_selectolax() else [])
     for spider in spiders:
         for downloaders, parsers in options.processes:
@@ -147,9 +155,12 @@ def _ours(
     base_url: str,
     pages: int,
     expected: set[str],
+    journal_stub: bool = False,
 ) -> Callable[[], Run]:
     def job() -> Run:
         command = [
+            "env",
+            f"CRAWLER_JOURNAL_STUB={int(journal_stub)}",
             sys.executable,
             "-m",
             "crawler",
@@ -167,8 +178,9 @@ def _ours(
         ]
         wall, cpu, rss, code = run_measured(command, project, project / "bench.log")
         items = project / "output" / spider / "latest" / "items.jsonl"
-        correct = code == 0 and _items_match(items, expected)
+        correct = code == 0 and (journal_stub or _items_match(items, expected))
         name = "ours" if spider == "bench" else "ours-fast"
+        name += "-nojournal" if journal_stub else ""
         return Run(name, f"{downloaders}x{parsers}", wall, cpu, rss, pages, correct, code)
 
     return job
@@ -269,6 +281,9 @@ def _report(runs: list[Run], chain: dict[str, float]) -> None:
         ok = "ok" if all(r.items_correct for r in group) else "WRONG"
         print(f"{crawler:<12} {config:<6} {rate:7.0f}  {cpu:11.2f}  {rss:7.0f}  {ok}")
         medians[crawler] = max(medians.get(crawler, 0.0), rate)
+    if "ours" in medians and "ours-nojournal" in medians:
+        cost = 1 - medians["ours"] / medians["ours-nojournal"]
+        print(f"journal cost: {100 * cost:.1f}% of pages/s (ours vs ours-nojournal)")
     for ours in ("ours", "ours-fast"):
         for other in ("scrapy", "crawlee", "handwritten", "handwritten-fast"):
             if ours in medians and other in medians and medians[other]:

@@ -119,11 +119,10 @@ class Catalogue:
                 f"{_ADJECTIVES[digest[1] % 8]} {_NOUNS[digest[2] % 8]}</span>"
                 f'<span class="date">2026-{1 + digest[3] % 12:02d}-{1 + n % 28:02d}</span>'
                 f'<span class="rating">{stars}</span></div>'
-                f"<p>{_REVIEW_TEXT}</p><ul class=\"votes\"><li><a href=\"#r{n}\">Helpful</a>"
+                f'<p>{_REVIEW_TEXT}</p><ul class="votes"><li><a href="#r{n}">Helpful</a>'
                 f'</li><li><a href="#r{n}">Report</a></li></ul></div>'
             )
         return f'<section class="reviews"><h2>Reviews</h2>{"".join(reviews)}</section>'
-
 
     def _html(self, title: str, body: str) -> bytes:
         return (

@@ -40,27 +40,55 @@ class Book:
 
 
 BOOKS = [
-    Book("a-light-in-the-attic_1000", "A Light in the Attic", "£51.77", 22, "Three",
-         "a897fe39b1053632"),
+    Book(
+        "a-light-in-the-attic_1000",
+        "A Light in the Attic",
+        "£51.77",
+        22,
+        "Three",
+        "a897fe39b1053632",
+    ),
     Book("tipping-the-velvet_999", "Tipping the Velvet", "£53.74", 20, "One", "90fa61229261140a"),
     Book("soumission_998", "Soumission", "£50.10", 20, "One", "6957f44c3847a760"),
     Book("sharp-objects_997", "Sharp Objects", "£47.82", 20, "Four", "e00eb4fd7b871a48"),
-    Book("sapiens-a-brief-history-of-humankind_996", "Sapiens: A Brief History of Humankind",
-         "£54.23", 20, "Five", "4165285e1663650f"),
+    Book(
+        "sapiens-a-brief-history-of-humankind_996",
+        "Sapiens: A Brief History of Humankind",
+        "£54.23",
+        20,
+        "Five",
+        "4165285e1663650f",
+    ),
     Book("the-requiem-red_995", "The Requiem Red", "£22.65", 19, "One", "f77dbf2323deb740"),
-    Book("the-dirty-little-secrets-of-getting-your-dream-job_994",
-         "The Dirty Little Secrets of Getting Your Dream Job", "£33.34", 19, "Four",
-         "2597b5a345f45e1b"),
+    Book(
+        "the-dirty-little-secrets-of-getting-your-dream-job_994",
+        "The Dirty Little Secrets of Getting Your Dream Job",
+        "£33.34",
+        19,
+        "Four",
+        "2597b5a345f45e1b",
+    ),
     Book("the-black-maria_991", "The Black Maria", "£52.15", 19, "One", "1dfe412b8ac00530"),
-    Book("starving-hearts-triangular-trade-trilogy-1_990",
-         "Starving Hearts (Triangular Trade Trilogy, #1)", "£13.99", 19, "Two",
-         "0312262ecafa5a59"),
-    Book("shakespeares-sonnets_989", "Shakespeare's Sonnets", "£20.66", 0, "Four",
-         "30a7f60cd76ca58c"),
+    Book(
+        "starving-hearts-triangular-trade-trilogy-1_990",
+        "Starving Hearts (Triangular Trade Trilogy, #1)",
+        "£13.99",
+        19,
+        "Two",
+        "0312262ecafa5a59",
+    ),
+    Book(
+        "shakespeares-sonnets_989", "Shakespeare's Sonnets", "£20.66", 0, "Four", "30a7f60cd76ca58c"
+    ),
     Book("set-me-free_988", "Set Me Free", "£17.46", 19, "Five", "ce6396b0f23f6ecc"),
-    Book("scott-pilgrims-precious-little-life-scott-pilgrim-1_987",
-         "Scott Pilgrim's Precious Little Life (Scott Pilgrim #1)", "£52.29", 19, "Five",
-         "3b1c02bac2a429e6"),
+    Book(
+        "scott-pilgrims-precious-little-life-scott-pilgrim-1_987",
+        "Scott Pilgrim's Precious Little Life (Scott Pilgrim #1)",
+        "£52.29",
+        19,
+        "Five",
+        "3b1c02bac2a429e6",
+    ),
 ]
 PAGES = -(-len(BOOKS) // PER_PAGE)
 

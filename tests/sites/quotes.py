@@ -33,40 +33,78 @@ class Quote:
 
 
 EINSTEIN = Author("Albert-Einstein", "Albert Einstein", "March 14, 1879", "in Ulm, Germany")
-ROWLING = Author("J-K-Rowling", "J.K. Rowling", "July 31, 1965",
-                 "in Yate, South Gloucestershire, England, The United Kingdom")
-AUSTEN = Author("Jane-Austen", "Jane Austen", "December 16, 1775",
-                "in Steventon Rectory, Hampshire, The United Kingdom")
+ROWLING = Author(
+    "J-K-Rowling",
+    "J.K. Rowling",
+    "July 31, 1965",
+    "in Yate, South Gloucestershire, England, The United Kingdom",
+)
+AUSTEN = Author(
+    "Jane-Austen",
+    "Jane Austen",
+    "December 16, 1775",
+    "in Steventon Rectory, Hampshire, The United Kingdom",
+)
 MONROE = Author("Marilyn-Monroe", "Marilyn Monroe", "June 01, 1926", "in The United States")
 AUTHORS = [EINSTEIN, ROWLING, AUSTEN, MONROE]
 
 PAGES = [
     [
-        Quote("“The world as we have created it is a process of our thinking. It cannot be "
-              "changed without changing our thinking.”", EINSTEIN,
-              ("change", "deep-thoughts", "thinking", "world")),
-        Quote("“It is our choices, Harry, that show what we truly are, far more than our "
-              "abilities.”", ROWLING, ("abilities", "choices")),
-        Quote("“There are only two ways to live your life. One is as though nothing is a "
-              "miracle. The other is as though everything is a miracle.”", EINSTEIN,
-              ("inspirational", "life", "live", "miracle", "miracles")),
-        Quote("“The person, be it gentleman or lady, who has not pleasure in a good novel, must "
-              "be intolerably stupid.”", AUSTEN, ("aliteracy", "books", "classic", "humor")),
+        Quote(
+            "“The world as we have created it is a process of our thinking. It cannot be "
+            "changed without changing our thinking.”",
+            EINSTEIN,
+            ("change", "deep-thoughts", "thinking", "world"),
+        ),
+        Quote(
+            "“It is our choices, Harry, that show what we truly are, far more than our abilities.”",
+            ROWLING,
+            ("abilities", "choices"),
+        ),
+        Quote(
+            "“There are only two ways to live your life. One is as though nothing is a "
+            "miracle. The other is as though everything is a miracle.”",
+            EINSTEIN,
+            ("inspirational", "life", "live", "miracle", "miracles"),
+        ),
+        Quote(
+            "“The person, be it gentleman or lady, who has not pleasure in a good novel, must "
+            "be intolerably stupid.”",
+            AUSTEN,
+            ("aliteracy", "books", "classic", "humor"),
+        ),
     ],
     [
-        Quote("“Imperfection is beauty, madness is genius and it's better to be absolutely "
-              "ridiculous than absolutely boring.”", MONROE, ("be-yourself", "inspirational")),
-        Quote("“Try not to become a man of success. Rather become a man of value.”", EINSTEIN,
-              ("adulthood", "success", "value")),
-        Quote("“It takes a great deal of bravery to stand up to our enemies, but just as much "
-              "to stand up to our friends.”", ROWLING, ("courage", "friends")),
+        Quote(
+            "“Imperfection is beauty, madness is genius and it's better to be absolutely "
+            "ridiculous than absolutely boring.”",
+            MONROE,
+            ("be-yourself", "inspirational"),
+        ),
+        Quote(
+            "“Try not to become a man of success. Rather become a man of value.”",
+            EINSTEIN,
+            ("adulthood", "success", "value"),
+        ),
+        Quote(
+            "“It takes a great deal of bravery to stand up to our enemies, but just as much "
+            "to stand up to our friends.”",
+            ROWLING,
+            ("courage", "friends"),
+        ),
     ],
     [
-        Quote("“If you can make a woman laugh, you can make her do anything.”", MONROE,
-              ("girls", "love")),
+        Quote(
+            "“If you can make a woman laugh, you can make her do anything.”",
+            MONROE,
+            ("girls", "love"),
+        ),
         Quote("“There is no charm equal to tenderness of heart.”", AUSTEN, ()),
-        Quote("“Anyone who has never made a mistake has never tried anything new.”", EINSTEIN,
-              ("mistakes",)),
+        Quote(
+            "“Anyone who has never made a mistake has never tried anything new.”",
+            EINSTEIN,
+            ("mistakes",),
+        ),
     ],
 ]
 
@@ -140,13 +178,19 @@ def _quote(quote: Quote) -> str:
 def _page(number: int) -> str:
     pager = []
     if number > 1:
-        pager.append(f'<li class="previous">\n                <a href="/page/{number - 1}/">'
-                     '<span aria-hidden="true">&larr;</span> Previous</a>\n            </li>')
+        pager.append(
+            f'<li class="previous">\n                <a href="/page/{number - 1}/">'
+            '<span aria-hidden="true">&larr;</span> Previous</a>\n            </li>'
+        )
     if number < len(PAGES):
-        pager.append(f'<li class="next">\n                <a href="/page/{number + 1}/">'
-                     'Next <span aria-hidden="true">&rarr;</span></a>\n            </li>')
+        pager.append(
+            f'<li class="next">\n                <a href="/page/{number + 1}/">'
+            'Next <span aria-hidden="true">&rarr;</span></a>\n            </li>'
+        )
     quotes = "".join(_quote(quote) for quote in PAGES[number - 1])
-    return _HEAD + f"""
+    return (
+        _HEAD
+        + f"""
 <div class="row">
     <div class="col-md-8">
 {quotes}
@@ -157,11 +201,15 @@ def _page(number: int) -> str:
     </nav>
     </div>
 {_SIDEBAR}
-</div>""" + _FOOT
+</div>"""
+        + _FOOT
+    )
 
 
 def _author(author: Author) -> str:
-    return _HEAD + f"""
+    return (
+        _HEAD
+        + f"""
 <div class="author-details">
     <h3 class="author-title">{escape(author.name)}
     </h3>
@@ -171,7 +219,9 @@ def _author(author: Author) -> str:
     <div class="author-description">
         A replica of {escape(author.name)}'s page.
     </div>
-</div>""" + _FOOT
+</div>"""
+        + _FOOT
+    )
 
 
 def pages() -> dict[str, str]:
@@ -209,8 +259,12 @@ def expected_items(base_url: str) -> list[dict[str, Any]]:
         for quote in page
     ]
     authors = [
-        {"kind": "author", "name": author.name, "born": author.born,
-         "url": urljoin(base_url, f"/author/{author.slug}/")}
+        {
+            "kind": "author",
+            "name": author.name,
+            "born": author.born,
+            "url": urljoin(base_url, f"/author/{author.slug}/"),
+        }
         for author in AUTHORS
     ]
     return quotes + authors
