@@ -31,7 +31,7 @@ bench: install
 	$(BIN)/crawler bench --compare $(ARGS)
 
 lint: install
-	$(BIN)/ruff check crawler spiders tests
+	$(BIN)/ruff check crawler spiders tests benchmarks
 	$(BIN)/mypy
 
 clean:

@@ -48,7 +48,8 @@ from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, se
 
 logger = logging.getLogger(__name__)
 
-EXIT_FATAL = 3
+EXIT_FATAL = 3  # the scheduler aborts the crawl (disk full)
+EXIT_BROKEN = 70  # the scheduler restarts the parser
 _INLINE_WRITE = 256 * 1024
 _TURN_PAGES = 16
 _TURN_SECONDS = 0.003
@@ -232,8 +233,19 @@ class Parser:
 
     async def _commit(self, part: Any) -> None:
         """Write queued pages' chunks in one write, then acknowledge each page."""
+        try:
+            await self._commit_forever(part)
+        except Exception:
+            # Without this task no page would ever be acknowledged: die, so the scheduler
+            # requeues this parser's pages and starts another.
+            logger.critical("parser commit loop failed", exc_info=True)
+            await self.out.drain()
+            os._exit(EXIT_BROKEN)
+
+    async def _commit_forever(self, part: Any) -> None:
         last_sync = time.monotonic()
         interval = self.args.settings.journal.fsync_interval
+        syncing: asyncio.Future[None] | None = None
         while True:
             await self.wake.wait()
             self.wake.clear()
@@ -251,8 +263,10 @@ class Parser:
                 self.offset = done.end
             failpoint("parser.before_ack")
             self.out.send_raw(b"".join(encode(done) for _, done in batch))
-            if time.monotonic() - last_sync >= interval:
-                await asyncio.to_thread(os.fsync, part.fileno())
+            if time.monotonic() - last_sync >= interval and (syncing is None or syncing.done()):
+                # In a thread, not awaited: acknowledgements do not wait for the disk.
+                syncing = asyncio.get_running_loop().run_in_executor(None, os.fsync, part.fileno())
+                syncing.add_done_callback(_report_sync)
                 last_sync = time.monotonic()
 
     async def _write(self, part: Any, data: bytes, lease: int) -> None:
@@ -269,6 +283,11 @@ class Parser:
             else:
                 written = await part.write(view)
             view = view[written:]
+
+
+def _report_sync(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("fsync of the part file failed: %s", done.exception())
 
 
 class PageReceiver(Channel):
