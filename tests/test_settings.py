@@ -442,7 +442,7 @@ def test_bad_custom_settings(custom: dict[object, object], fragment: str) -> Non
 
 @pytest.mark.parametrize(
     ("cores", "downloaders", "parsers"),
-    [(None, 1, 1), (1, 1, 1), (2, 1, 1), (4, 1, 3), (8, 2, 6), (16, 4, 12), (64, 16, 48)],
+    [(None, 1, 2), (1, 1, 1), (2, 1, 2), (4, 1, 4), (8, 2, 8), (16, 4, 16), (64, 16, 64)],
 )
 def test_auto_process_counts(
     monkeypatch: pytest.MonkeyPatch, cores: int | None, downloaders: int, parsers: int
@@ -457,11 +457,11 @@ def test_explicit_process_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     settings = load(None, ["processes.downloaders=3"])
     assert settings.downloader_count() == 3
-    assert settings.parser_count() == 5  # the remaining cores
+    assert settings.parser_count() == 8  # one per core
     settings = load(None, ["processes.downloaders=7", "processes.parsers=2"])
     assert (settings.downloader_count(), settings.parser_count()) == (7, 2)
     settings = load(None, ["processes.downloaders=12"])
-    assert settings.parser_count() == 1  # at least one
+    assert settings.parser_count() == 8
 
 
 def test_transport_resolves_auto() -> None:
