@@ -31,6 +31,7 @@ from crawler.scheduler import (
 from crawler.settings import Settings
 from crawler.spider import SpiderRef, find
 from crawler.stats import CrawlStats
+from crawler.transport import socket_dir
 from crawler.worker import run_loop
 
 logger = logging.getLogger("crawler")
@@ -181,6 +182,7 @@ def run_crawl(request: CrawlRequest) -> int:
     output_root = (request.root / settings.output.root).resolve()
     run = runfolder.choose(output_root, ref.name, request.fresh)
     run.lock()
+    runfolder.sweep_sockets(output_root / ref.name, socket_dir)
     file_handler = _log_to_file(run.path / "crawl.log")
     try:
         return _run_locked(request, ref, settings, run)

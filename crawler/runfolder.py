@@ -8,7 +8,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,8 @@ def choose(output_root: Path, spider: str, fresh: bool) -> RunFolder:
         run = latest.resolve()
         if (run / "job" / "journal.bin").exists() and not is_finished(run):
             return RunFolder(run, resumed=True)
+        if not (run / "job" / "journal.bin").exists() and not (run / "stats.json").exists():
+            return RunFolder(run, resumed=False)  # killed before it began: begin it now
     return RunFolder(_new_run(spider_dir), resumed=False)
 
 
@@ -116,3 +120,32 @@ def _point_latest(spider_dir: Path, name: str) -> None:
     temp.unlink(missing_ok=True)
     temp.symlink_to(name)
     os.replace(temp, spider_dir / "latest")
+
+
+def sweep_sockets(spider_dir: Path, socket_dir_of: Callable[[Path], Path]) -> int:
+    """Remove the socket folders that killed runs of this spider left; return how many.
+
+    A run whose lock is free has no live crawl, so nothing listens in its folder.
+    """
+    removed = 0
+    for run in spider_dir.iterdir() if spider_dir.is_dir() else ():
+        folder = socket_dir_of(run)
+        if run.is_symlink() or not folder.exists() or not _is_unlocked(run / "job" / "lock"):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _is_unlocked(lock_path: Path) -> bool:
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -173,19 +173,27 @@ def test_scheduler_sigkill_leaves_no_orphans_and_resumes(demo: Project, site: st
     assert not socket_dir(demo.run_dir("demo")).exists()
 
 
-def test_crash_restart_loop_ends_with_the_undisturbed_output(demo: Project, site: str) -> None:
+def test_crash_restart_loop_ends_with_the_undisturbed_output(demo: Project) -> None:
     seed = int(os.environ.get("CRASH_LOOP_SEED", "20261126"))
     rng = random.Random(seed)
-    for _ in range(20):
-        process = demo.start("crawl", "demo", "-a", f"base_url={site}")
-        time.sleep(rng.uniform(0.2, 1.5))
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.communicate(timeout=30)
-        wait_for(lambda: not descendants(), timeout=5.0)
-    result = crawl(demo, site)
+    # Slow pages, so that all the rounds kill one run part-way (about 13 pages/s).
+    with serve_app(make_app(Catalogue(PRODUCTS), delay=0.3)) as site:
+        for _ in range(20):
+            process = demo.start("crawl", "demo", "-a", f"base_url={site}")
+            time.sleep(rng.uniform(0.2, 1.5))
+            finished = process.poll() is not None
+            if not finished:
+                os.kill(process.pid, signal.SIGKILL)
+            process.communicate(timeout=30)
+            wait_for(lambda: not descendants(), timeout=5.0)
+            if finished:
+                break
+        result = crawl(demo, site)
     assert result.returncode == 0, f"seed {seed}: {result.stderr}"
+    runs = [p for p in (demo.root / "output" / "demo").iterdir() if not p.is_symlink()]
+    assert len(runs) == 1, f"seed {seed}: every round must resume the same run"
     assert keys(demo.items("demo")) == expected(site), f"seed {seed}"
+    assert not socket_dir(demo.run_dir("demo")).exists()
 
 
 def test_second_sigint_stops_at_once_and_resume_completes(demo: Project, site: str) -> None:
