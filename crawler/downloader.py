@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import logging
 import os
 from dataclasses import dataclass
@@ -32,6 +34,22 @@ from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, se
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; 0 if absent or bad."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,10 @@ class Downloader:
         failpoint("downloader.after_fetch", request.url)
         if page.status >= 400:
             retry = page.status in RETRY_STATUSES
-            self._fail(fetch, f"HTTP {page.status}", "http", retryable=retry, status=page.status)
+            wait = retry_after(dict(page.headers).get("Retry-After")) if retry else 0.0
+            self.out.send(
+                FetchFailed(fetch.lease, f"HTTP {page.status}", "http", retry, page.status, wait)
+            )
             return
         await self._hand(fetch, page)
 

@@ -72,6 +72,7 @@ class LocalFrontier:
         self._parked_count = 0
         self.leases: dict[int, Lease] = {}
         self._next_lease = 1
+        self._later: list[tuple[float, int, RequestSpec]] = []  # retries waiting their turn
 
     def __repr__(self) -> str:
         return (
@@ -80,11 +81,25 @@ class LocalFrontier:
         )
 
     def pending_count(self) -> int:
-        return len(self._heap) + self._parked_count
+        return len(self._heap) + self._parked_count + len(self._later)
 
     def is_idle(self) -> bool:
-        """Nothing pending and nothing leased."""
-        return not self._heap and not self._parked_count and not self.leases
+        """Nothing pending (now or later) and nothing leased."""
+        return not self._heap and not self._parked_count and not self.leases and not self._later
+
+    def push_later(self, request: RequestSpec, ready_at: float) -> None:
+        """Queue a request that may be leased from `ready_at` (time.monotonic) on."""
+        self._seq += 1
+        heapq.heappush(self._later, (ready_at, self._seq, request))
+
+    def next_ready_at(self) -> float | None:
+        """When the earliest delayed request becomes ready, if any."""
+        return self._later[0][0] if self._later else None
+
+    def _release_ready(self) -> None:
+        now = time.monotonic()
+        while self._later and self._later[0][0] <= now:
+            self.push(heapq.heappop(self._later)[2])
 
     def admit(self, requests: list[RequestSpec]) -> list[RequestSpec]:
         """Add the requests not seen before (all with dont_filter); return them with ids."""
@@ -111,6 +126,11 @@ class LocalFrontier:
         heapq.heappush(self._heap, (-request.priority, order, request))
 
     def lease(self, downloader: int, parser: int) -> Lease | None:
+        if self._later:
+            self._release_ready()
+        return self._lease(downloader, parser)
+
+    def _lease(self, downloader: int, parser: int) -> Lease | None:
         """Lease the most urgent request whose host has room, or None."""
         while self._heap:
             entry = heapq.heappop(self._heap)
@@ -165,9 +185,11 @@ class LocalFrontier:
         for parked in self._parked.values():
             entries.extend(parked)
         requests = [request for _, _, request in sorted(entries, key=lambda e: e[:2])]
+        requests.extend(request for _, _, request in sorted(self._later))
         self._heap.clear()
         self._parked.clear()
         self._parked_count = 0
+        self._later.clear()
         return requests
 
 

@@ -71,6 +71,7 @@ class FetchFailed(msgspec.Struct, tag=True, array_like=True):
     kind: str
     retryable: bool
     status: int = 0
+    retry_after: float = 0.0  # seconds the server asked us to wait (Retry-After), or 0
 
 
 class LogLine(msgspec.Struct, tag=True, array_like=True):

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -372,9 +373,21 @@ class Scheduler:
             request.attempts += 1
             self.stats.retries += 1
             self.journal.append(Requeued(request.id, request.attempts, request.crashes))
-            self.frontier.push(request)
+            delay = self._retry_delay(request.attempts, message.retry_after)
+            self.frontier.push_later(request, time.monotonic() + delay)
+            self._wake_at(delay)
             return
         self._record_failure(request, message.reason, message.status)
+
+    def _retry_delay(self, attempt: int, retry_after: float) -> float:
+        """Exponential backoff with jitter, or the server's Retry-After (capped) if longer."""
+        settings = self.settings.downloader
+        backoff = settings.retry_backoff * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        return max(backoff, min(retry_after, settings.max_retry_after))
+
+    def _wake_at(self, delay: float) -> None:
+        """Run the pump again when a delayed request becomes ready."""
+        asyncio.get_running_loop().call_later(delay + 0.001, self._kick)
 
     def _record_failure(
         self, request: RequestSpec, reason: str, status: int, dead: bool = False

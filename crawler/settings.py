@@ -33,6 +33,8 @@ class DownloaderSettings:
     per_host: int = 16
     timeout: float = 30.0
     retries: int = 2
+    retry_backoff: float = 0.5
+    max_retry_after: float = 60.0
     max_body_size: int = 16 * 1024 * 1024
     user_agent: str = ""
 

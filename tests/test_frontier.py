@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from crawler.fingerprint import fingerprint
 from crawler.frontier import LocalFrontier, host_key
 from crawler.messages import RequestSpec
@@ -303,3 +305,19 @@ def test_depth_first_leases_the_newest_first_within_a_priority() -> None:
     while (lease := frontier.lease(0, 0)) is not None:
         order.append(lease.request.url)
     assert order == ["http://a.com/urgent", "http://a.com/2", "http://a.com/1", "http://a.com/0"]
+
+
+def test_delayed_requests_wait_their_turn() -> None:
+    frontier = LocalFrontier(per_host=10)
+    [request] = frontier.admit([spec("http://a.com/retry")])
+    lease = frontier.lease(0, 0)
+    assert lease is not None
+    frontier.end(lease.id)
+    frontier.push_later(request, time.monotonic() + 0.2)
+    assert frontier.lease(0, 0) is None
+    assert not frontier.is_idle() and frontier.pending_count() == 1
+    assert frontier.next_ready_at() is not None
+    time.sleep(0.25)
+    again = frontier.lease(0, 0)
+    assert again is not None and again.request.url == "http://a.com/retry"
+    assert frontier.drain_pending() == []
