@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import random
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -57,12 +58,15 @@ class LocalFrontier:
 
     Within a priority, `depth_first` leases the newest request first (as Scrapy does by
     default): a crawl runs ahead along pagination and keeps many requests in flight.
-    Breadth-first leases the oldest first.
+    Breadth-first leases the oldest first.  With a `delay`, two requests to one host start
+    at least `delay` seconds apart (0.5x to 1.5x, jittered), whichever downloader fetches them.
     """
 
-    def __init__(self, per_host: int, depth_first: bool = True) -> None:
+    def __init__(self, per_host: int, depth_first: bool = True, delay: float = 0.0) -> None:
         self.per_host = per_host
         self.depth_first = depth_first
+        self.delay = delay
+        self._host_ready: dict[str, float] = {}  # host -> when its next request may start
         self.seen = FingerprintSet()
         self.next_id = 1
         self._heap: list[_Entry] = []
@@ -141,6 +145,13 @@ class LocalFrontier:
                 heapq.heappush(self._parked.setdefault(host, []), entry)
                 self._parked_count += 1
                 continue
+            if self.delay:
+                now = time.monotonic()
+                ready_at = self._host_ready.get(host, 0.0)
+                if ready_at > now:  # too soon after this host's last request: wait
+                    self.push_later(request, ready_at)
+                    continue
+                self._host_ready[host] = now + self.delay * random.uniform(0.5, 1.5)
             self._host_active[host] = active + 1
             lease = Lease(self._next_lease, request, host, downloader, parser)
             self._next_lease += 1

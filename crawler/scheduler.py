@@ -84,8 +84,11 @@ class Scheduler:
         self.journal = journal
         self.stats = plan.stats
         self.frontier = LocalFrontier(
-            self.settings.downloader.per_host, self.settings.frontier.order == "depth-first"
+            self.settings.downloader.per_host,
+            self.settings.frontier.order == "depth-first",
+            self.settings.downloader.delay,
         )
+        self.wake_timer: asyncio.TimerHandle | None = None
         for request in plan.restored:
             self.frontier.restore(request)
         for request in plan.pending:
@@ -219,6 +222,7 @@ class Scheduler:
         self._commit_journal()
         if self.state == "running":
             self._dispatch()
+            self._wake_for_delayed()
         self._check_end()
 
     def _commit_journal(self) -> None:
@@ -375,7 +379,6 @@ class Scheduler:
             self.journal.append(Requeued(request.id, request.attempts, request.crashes))
             delay = self._retry_delay(request.attempts, message.retry_after)
             self.frontier.push_later(request, time.monotonic() + delay)
-            self._wake_at(delay)
             return
         self._record_failure(request, message.reason, message.status)
 
@@ -385,9 +388,22 @@ class Scheduler:
         backoff = settings.retry_backoff * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5)
         return max(backoff, min(retry_after, settings.max_retry_after))
 
-    def _wake_at(self, delay: float) -> None:
-        """Run the pump again when a delayed request becomes ready."""
-        asyncio.get_running_loop().call_later(delay + 0.001, self._kick)
+    def _wake_for_delayed(self) -> None:
+        """Run the pump again when the earliest delayed request becomes ready."""
+        ready_at = self.frontier.next_ready_at()
+        if ready_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, ready_at - time.monotonic()) + 0.001
+        if self.wake_timer is not None:
+            if not self.wake_timer.cancelled() and self.wake_timer.when() <= when:
+                return
+            self.wake_timer.cancel()
+        self.wake_timer = loop.call_at(when, self._on_wake_timer)
+
+    def _on_wake_timer(self) -> None:
+        self.wake_timer = None
+        self._kick()
 
     def _record_failure(
         self, request: RequestSpec, reason: str, status: int, dead: bool = False

@@ -31,6 +31,7 @@ class ProcessSettings:
 class DownloaderSettings:
     concurrency: int = 64
     per_host: int = 16
+    delay: float = 0.0
     timeout: float = 30.0
     retries: int = 2
     retry_backoff: float = 0.5

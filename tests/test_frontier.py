@@ -321,3 +321,16 @@ def test_delayed_requests_wait_their_turn() -> None:
     again = frontier.lease(0, 0)
     assert again is not None and again.request.url == "http://a.com/retry"
     assert frontier.drain_pending() == []
+
+
+def test_a_host_delay_spaces_its_requests() -> None:
+    frontier = LocalFrontier(per_host=10, delay=0.2)
+    frontier.admit([spec("http://a.com/1"), spec("http://a.com/2"), spec("http://b.com/1")])
+    first = frontier.lease(0, 0)
+    second = frontier.lease(0, 0)
+    assert first is not None and second is not None
+    assert {first.host, second.host} == {"a.com", "b.com"}  # the other a.com waits
+    assert frontier.lease(0, 0) is None and frontier.pending_count() == 1
+    time.sleep(0.35)
+    third = frontier.lease(0, 0)
+    assert third is not None and third.host == "a.com"
