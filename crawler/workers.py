@@ -61,12 +61,18 @@ async def spawn(
     parent_end, child_end = CONTEXT.Pipe(duplex=True)
     handle.counters.reset()
     process = CONTEXT.Process(target=target, args=(make_args(child_end),), name=handle.name)
-    # Block terminal signals while the child starts: it inherits the mask and ignores them
-    # before unblocking, so a Ctrl-C during start-up cannot hit it mid-import.
+    # The child must not see a terminal's Ctrl-C while Python starts up, before it sets its
+    # own dispositions: "ignore" survives exec (a blocked mask alone did not, in CI).  While
+    # the child starts, the scheduler ignores the signals too; its handlers come back after.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
+    old_handlers = {signum: signal.getsignal(signum) for signum in _TERMINAL_SIGNALS}
     try:
+        for signum in _TERMINAL_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         process.start()
     finally:
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     child_end.close()
     handle.process, handle.ready, handle.busy = process, False, set()
