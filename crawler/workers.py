@@ -49,6 +49,25 @@ class WorkerHandle:
         return self.process is not None and self.process.is_alive()
 
 
+def start_deaf(process: BaseProcess) -> None:
+    """Start `process` with SIGINT and SIGTERM ignored from its first instruction.
+
+    The child must not see a terminal's Ctrl-C while Python starts up, before it sets its
+    own dispositions: "ignore" survives exec, a blocked mask does not (spawn resets it).
+    Meanwhile this process blocks and ignores them too; its handlers come back after.
+    """
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
+    old_handlers = {signum: signal.getsignal(signum) for signum in _TERMINAL_SIGNALS}
+    try:
+        for signum in _TERMINAL_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        process.start()
+    finally:
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
 async def spawn(
     handle: WorkerHandle,
     target: Callable[[Any], None],
@@ -61,19 +80,7 @@ async def spawn(
     parent_end, child_end = CONTEXT.Pipe(duplex=True)
     handle.counters.reset()
     process = CONTEXT.Process(target=target, args=(make_args(child_end),), name=handle.name)
-    # The child must not see a terminal's Ctrl-C while Python starts up, before it sets its
-    # own dispositions: "ignore" survives exec (a blocked mask alone did not, in CI).  While
-    # the child starts, the scheduler ignores the signals too; its handlers come back after.
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
-    old_handlers = {signum: signal.getsignal(signum) for signum in _TERMINAL_SIGNALS}
-    try:
-        for signum in _TERMINAL_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-        process.start()
-    finally:
-        for signum, handler in old_handlers.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    start_deaf(process)
     child_end.close()
     handle.process, handle.ready, handle.busy = process, False, set()
     handle.starts += 1

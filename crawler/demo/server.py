@@ -13,7 +13,7 @@ from crawler import settings as settings_module
 from crawler.crawl import CrawlRequest, main_guarded
 from crawler.demo.site import Catalogue
 from crawler.errors import UsageError
-from crawler.workers import CONTEXT
+from crawler.workers import CONTEXT, start_deaf
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def run_demo(request: CrawlRequest) -> int:
     finally:
         probe.close()
     server = CONTEXT.Process(target=_serve_child, args=(port, products), name="demo-site")
-    server.start()
+    start_deaf(server)
     try:
         wait_for_port(port)
         request.spider_args.setdefault("base_url", f"http://127.0.0.1:{port}/")
