@@ -14,7 +14,6 @@ import contextlib
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +219,3 @@ class JournalWriter:
         finally:
             os.close(self._fd)
             self._fd = -1
-
-
-def iter_done(records: list[Record]) -> Iterator[Done]:
-    return (r for r in records if isinstance(r, Done))

@@ -18,7 +18,6 @@ import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from crawler import downloader, parser
@@ -111,7 +110,6 @@ class Scheduler:
         self.exit_code = EXIT_OK
         self.drain_deadline = 0.0
         self.fatal: str | None = None
-        self.closed_reason: str | None = None
         self.background: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -193,10 +191,9 @@ class Scheduler:
             logger.warning("%s again: stopping now", signal.Signals(signum).name)
             self._finish(code)
 
-    def _finish(self, code: int, reason: str | None = None) -> None:
+    def _finish(self, code: int) -> None:
         if not self.done.is_set():
             self.exit_code = code
-            self.closed_reason = reason
             self.done.set()
 
     def _kick(self) -> None:
@@ -255,7 +252,7 @@ class Scheduler:
             self.stats.filtered[reason] += unfetched
         self.journal.append(Closed(reason, unfetched))
         self.journal.flush()
-        self._finish(EXIT_OK, reason)
+        self._finish(EXIT_OK)
 
     def _page_budget_spent(self) -> bool:
         limit = self.settings.limits.max_pages
@@ -684,8 +681,3 @@ def check_start_urls(spider: Spider) -> None:
             problems.append(f"  start_urls[{index}] = {url!r}: {exc}")
     if problems:
         raise SpiderError(f"{type(spider).__name__} has bad start URLs:\n" + "\n".join(problems))
-
-
-def sockets_left(run: Path) -> bool:
-    """Whether the run's socket folder still exists (for tests and diagnostics)."""
-    return socket_dir(run).exists()

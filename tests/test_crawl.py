@@ -6,7 +6,6 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -264,7 +263,3 @@ def test_list_shows_spiders(project: Project) -> None:
     result = project.run("list")
     assert result.returncode == 0
     assert result.stdout.startswith("demo\t")
-
-
-def run_path(project: Project) -> Path:
-    return project.run_dir("demo")

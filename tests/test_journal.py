@@ -30,7 +30,6 @@ from crawler.journal import (
     Requeued,
     Seeded,
     frame,
-    iter_done,
     read,
 )
 from crawler.messages import RequestSpec
@@ -95,7 +94,7 @@ def test_round_trip_of_every_record_type(tmp_path: Path) -> None:
     ]
     assert read_back[2].requests[0].body == b"\x00\xff"  # type: ignore[union-attr]
     assert read_back[4].dead is True  # type: ignore[union-attr]
-    assert [d.id for d in iter_done(read_back)] == [1, 8]
+    assert [r.id for r in read_back if isinstance(r, Done)] == [1, 8]
 
 
 def test_records_queue_until_flush(tmp_path: Path) -> None:
