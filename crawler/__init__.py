@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.errors import CrawlerError, SettingsError, SpiderError, UsageError
 
 if TYPE_CHECKING:
+    from crawler.hooks import Hook, Retry
     from crawler.request import Request
     from crawler.response import Response
     from crawler.spider import Spider
@@ -25,7 +26,13 @@ __version__ = "0.1.0"
 
 # Request, Response and Spider load on first use, so that `crawler` on the command line
 # can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/launcher.py.
-_LAZY = {"Request": "crawler.request", "Response": "crawler.response", "Spider": "crawler.spider"}
+_LAZY = {
+    "Hook": "crawler.hooks",
+    "Request": "crawler.request",
+    "Response": "crawler.response",
+    "Retry": "crawler.hooks",
+    "Spider": "crawler.spider",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,8 +47,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CrawlerError",
+    "Hook",
     "Request",
     "Response",
+    "Retry",
     "SettingsError",
     "Spider",
     "SpiderError",

@@ -5,6 +5,7 @@ Runs in the main process (which becomes the scheduler).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -14,10 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler import export, journal, runfolder
+from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
 from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
-from crawler.journal import Closed, Done, Failed, Header, JournalWriter, Record, Requeued, Seeded
+from crawler.journal import (
+    Closed,
+    Done,
+    Failed,
+    Header,
+    JournalWriter,
+    Record,
+    Requeued,
+    Seeded,
+    Skipped,
+)
 from crawler.messages import RequestSpec
 from crawler.scheduler import (
     EXIT_FATAL,
@@ -28,8 +39,9 @@ from crawler.scheduler import (
     Scheduler,
     check_start_urls,
 )
+from crawler.scope import Scope
 from crawler.settings import Settings
-from crawler.spider import SpiderRef, find
+from crawler.spider import Spider, SpiderRef, find
 from crawler.stats import CrawlStats
 from crawler.transport import socket_dir
 from crawler.worker import run_loop
@@ -66,9 +78,46 @@ def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
             f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}"
         ) from exc
     check_start_urls(spider)
+    Scope(settings, spider)  # a bad allow/deny/allowed_domains fails here, before any work
+    settings = _with_spider_attributes(settings, cls)
     if request.output is not None:
         export.format_of(request.output)
     return ref, settings
+
+
+def _with_spider_attributes(settings: Settings, cls: type[Spider]) -> Settings:
+    """Check the spider's `hooks` and merge its `handle_status` into the settings."""
+    try:
+        hooks.overrides(cls.hooks, "request")
+    except TypeError as exc:
+        raise SpiderError(f"{cls.__name__}.hooks: {exc}") from exc
+    statuses = cls.handle_status
+    if not isinstance(statuses, list | tuple) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses
+    ):
+        raise SpiderError(
+            f"{cls.__name__}.handle_status must be a list of HTTP statuses, got {statuses!r}"
+        )
+    if not statuses:
+        return settings
+    merged = sorted({*settings.downloader.handle_status, *statuses})
+    downloader = dataclasses.replace(settings.downloader, handle_status=merged)
+    return dataclasses.replace(settings, downloader=downloader)
+
+
+_OPERATIONAL = (
+    "concurrency",
+    "per_host",
+    "delay",
+    "timeout",
+    "connect_timeout",
+    "read_timeout",
+    "retry_backoff",
+    "max_retry_after",
+    "proxy",
+    "resolve",
+    "verify_tls",
+)
 
 
 def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> str:
@@ -80,8 +129,13 @@ def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> s
     limits = {
         key: data["limits"][key] for key in ("max_pages", "max_depth", "max_crash_deliveries")
     }
-    scope = {"downloader": data["downloader"], "limits": limits}
-    for operational in ("concurrency", "per_host", "timeout"):
+    # strip_params changes fingerprints: a resume must use the same list.
+    scope = {
+        "downloader": data["downloader"],
+        "limits": limits,
+        "strip_params": data["scope"]["strip_params"],
+    }
+    for operational in _OPERATIONAL:
         scope["downloader"].pop(operational)
     return json.dumps({"spider": ref.name, "args": args, "settings": scope}, sort_keys=True)
 
@@ -102,7 +156,7 @@ def replay(
             case Done():
                 pending.pop(record.id, None)
                 _admit(record.requests, pending, admitted)
-            case Failed():
+            case Failed() | Skipped():
                 pending.pop(record.id, None)
             case Requeued() if record.id in pending:
                 pending[record.id].attempts = record.attempts

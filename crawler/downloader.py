@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import inspect
+import ipaddress
 import logging
 import os
 from dataclasses import dataclass
@@ -12,28 +14,37 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
-from crawler import __version__
+from crawler import hooks, netguard
+from crawler.body import BodyError, read_body
 from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import BYTES, PAGES, PID, Counters
 from crawler.failpoints import enabled, failpoint
+from crawler.frontier import host_key
+from crawler.http import make_session
 from crawler.messages import (
     Fetch,
     FetchBatch,
+    Fetched,
     FetchFailed,
     Hello,
     Page,
     ParserAddress,
+    Redirected,
     Stop,
     ToDownloader,
 )
+from crawler.request import check_url, from_spec, max_retries
 from crawler.settings import Settings
+from crawler.spider import SpiderRef
 from crawler.transport import connect
 from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, setup_logging
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def retry_after(value: str | None) -> float:
@@ -63,16 +74,13 @@ class DownloaderArgs:
     counters: Any
     parent_pid: int
     log_level: int
+    spider: SpiderRef
 
 
 def run(args: DownloaderArgs) -> None:
     """Process target of a downloader."""
     detach_from_terminal_signals(args.parent_pid)
     run_loop(Downloader(args).main)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class ParserLink:
@@ -97,7 +105,12 @@ class ParserLink:
 
 
 class Downloader:
-    """Fetches what the scheduler sends; reports each lease back exactly once."""
+    """Fetches what the scheduler sends; reports each lease back exactly once.
+
+    Redirects are not followed here: each one goes back to the scheduler, which checks and
+    deduplicates its target like any other URL.  Cookies are kept by the scheduler too: a
+    fetch carries its Cookie header, and Set-Cookie headers are reported back.
+    """
 
     def __init__(self, args: DownloaderArgs) -> None:
         self.args = args
@@ -105,8 +118,17 @@ class Downloader:
         self.counters = Counters(args.counters, args.slot)
         self.parsers: dict[int, ParserLink] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.sessions: dict[bool, aiohttp.ClientSession] = {}
+        self.handle_status = frozenset(self.settings.handle_status)
+        self.throttled = args.settings.throttle.enabled
+        scope = args.settings.scope
+        self.blocked = (
+            None
+            if scope.allow_private
+            else [ipaddress.ip_network(n, strict=False) for n in scope.private_networks]
+        )
+        self.request_hooks = hooks.overrides(args.spider.load().hooks, "request")
         self.out: Channel
-        self.session: aiohttp.ClientSession
         self.stopped: asyncio.Future[None]
 
     def __repr__(self) -> str:
@@ -114,7 +136,6 @@ class Downloader:
 
     async def main(self) -> None:
         self.stopped = asyncio.get_running_loop().create_future()
-        self.session = self._session()
         self.out = await open_pipe(self.args.conn, ToDownloader, self._on_message, self._on_close)
         setup_logging(self.out, f"downloader-{self.args.index}", self.args.log_level)
         self.counters.set(PID, float(os.getpid()))
@@ -126,27 +147,25 @@ class Downloader:
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
-            await self.session.close()
+            for session in self.sessions.values():
+                await session.close()
             for link in self.parsers.values():
                 link.close()
             self.out.close()
 
-    def _session(self) -> aiohttp.ClientSession:
-        agent = (
-            self.settings.user_agent or f"crawler/{__version__} (+https://pypi.org/project/crawler)"
-        )
-        connector = aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=0)
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-            headers={"User-Agent": agent},
-        )
+    def _session(self, private: bool) -> aiohttp.ClientSession:
+        """The session for requests that may (or may not) connect to private addresses."""
+        session = self.sessions.get(private)
+        if session is None:
+            session = make_session(self.settings, blocked=None if private else self.blocked)
+            self.sessions[private] = session
+        return session
 
     def _on_message(self, message: Any) -> None:
         match message:
             case FetchBatch(fetches=fetches):
                 for fetch in fetches:
-                    task = asyncio.create_task(self._fetch(self.session, fetch))
+                    task = asyncio.create_task(self._fetch(fetch))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
             case ParserAddress(slot=slot):
@@ -162,30 +181,52 @@ class Downloader:
         if not self.stopped.done():
             self.stopped.set_result(None)
 
-    async def _fetch(self, session: aiohttp.ClientSession, fetch: Fetch) -> None:
-        """Fetch one page and hand it to its parser; or report the failure to the scheduler.
+    async def _fetch(self, fetch: Fetch) -> None:
+        """Fetch one page and hand it to its parser; or report the outcome to the scheduler.
 
         Success is reported by the parser's acknowledgement, so a fetched page costs the
         scheduler no message of its own.
         """
         try:
-            await self._fetch_and_hand(session, fetch)
+            await self._fetch_and_hand(fetch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.exception("internal error fetching %s", fetch.request.url)
             self._fail(fetch, f"internal error: {type(exc).__name__}: {exc}", "network", True)
 
-    async def _fetch_and_hand(self, session: aiohttp.ClientSession, fetch: Fetch) -> None:
+    async def _fetch_and_hand(self, fetch: Fetch) -> None:
         request = fetch.request
+        url, method, headers, data = request.url, request.method, request.headers, request.body
+        if self.request_hooks:
+            try:
+                url, method, headers, data = await self._run_request_hooks(fetch)
+            except Exception as exc:
+                logger.error("request hook failed for %s", url, exc_info=True)
+                self._fail(fetch, f"hook error: {type(exc).__name__}: {exc}", "hook", False)
+                return
+        if fetch.cookie and not any(k.lower() == "cookie" for k in headers):
+            headers = {**headers, "Cookie": fetch.cookie}
+        proxy = request.meta.get("proxy") if request.meta else None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=request.headers or None,
-                data=request.body or None,
+            async with self._session(request.private).request(
+                method,
+                url,
+                headers=headers or None,
+                data=data or None,
+                proxy=proxy or self.settings.proxy or None,
+                allow_redirects=False,
             ) as response:
-                body = await self._read(response)
+                if self.throttled:
+                    self.out.send(Fetched(host_key(url), loop.time() - started, response.status))
+                if not self._wanted(fetch, response):
+                    return
+                settings = self.settings
+                body = await read_body(
+                    response, settings.max_body_size, settings.max_decompressed_size
+                )
                 page = Page(
                     fetch.lease,
                     request,
@@ -194,39 +235,74 @@ class Downloader:
                     [(str(k), v) for k, v in response.headers.items()],
                     body,
                 )
-        except _TooLarge as exc:
+        except BodyError as exc:
             self._fail(fetch, str(exc), "limit", retryable=False)
             return
         except TimeoutError:
             self._fail(fetch, "timeout", "network", retryable=True)
             return
-        except aiohttp.ClientError as exc:
-            self._fail(fetch, f"{type(exc).__name__}: {exc}", "network", retryable=True)
+        except (aiohttp.ClientError, OSError) as exc:
+            refused = netguard.private_error(exc)
+            if refused is not None:
+                self._fail(fetch, refused, "refused", retryable=False)
+            else:
+                self._fail(fetch, f"{type(exc).__name__}: {exc}", "network", retryable=True)
             return
         failpoint("downloader.after_fetch", request.url)
-        if page.status >= 400:
-            retry = page.status in RETRY_STATUSES
-            wait = retry_after(dict(page.headers).get("Retry-After")) if retry else 0.0
-            self.out.send(
-                FetchFailed(fetch.lease, f"HTTP {page.status}", "http", retry, page.status, wait)
-            )
-            return
         await self._hand(fetch, page)
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self.settings.max_body_size
-        if response.content_length is not None and response.content_length > limit:
-            raise _TooLarge(
-                f"body of {response.content_length} bytes exceeds max_body_size {limit}"
+    def _wanted(self, fetch: Fetch, response: aiohttp.ClientResponse) -> bool:
+        """Whether the response's body goes to a parser; if not, report what happened."""
+        status = response.status
+        if 200 <= status < 300:
+            return True
+        request = fetch.request
+        if status in REDIRECT_STATUSES and "Location" in response.headers:
+            try:
+                location = str(response.url.join(URL(response.headers["Location"].strip())))
+            except ValueError as exc:
+                self._fail(fetch, f"bad redirect Location: {exc}", "http", False, status)
+                return False
+            cookies = response.headers.getall("Set-Cookie", ()) if self.settings.cookies else ()
+            self.out.send(
+                Redirected(fetch.lease, status, location, str(response.url), list(cookies))
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge(f"body exceeds max_body_size {limit}")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return False
+        retries_left = request.attempts < max_retries(request, self.settings.retries)
+        retry = status in RETRY_STATUSES and retries_left
+        if not retry and self._handles(request.meta, status):
+            return True
+        wait = retry_after(response.headers.get("Retry-After")) if retry else 0.0
+        self.out.send(FetchFailed(fetch.lease, f"HTTP {status}", "http", retry, status, wait))
+        return False
+
+    def _handles(self, meta: dict[str, Any], status: int) -> bool:
+        """Whether the spider asked for responses with this (non-2xx) status."""
+        if status in self.handle_status:
+            return True
+        if not meta:
+            return False
+        if meta.get("handle_all_status") is True:
+            return True
+        wanted = meta.get("handle_status")
+        return isinstance(wanted, list) and status in wanted
+
+    async def _run_request_hooks(self, fetch: Fetch) -> tuple[str, str, dict[str, str], bytes]:
+        """Run the spider's request hooks on a copy of the request; return what to send."""
+        request = from_spec(fetch.request)
+        for hook in self.request_hooks:
+            result = hook.request(request)
+            if inspect.isawaitable(result):
+                result = await result
+            if not isinstance(result, type(request)):
+                raise TypeError(
+                    f"{type(hook).__name__}.request() returned {type(result).__name__}, "
+                    "not a Request"
+                )
+            request = result
+        check_url(request.url)
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        return request.url, request.method, dict(request.headers), body or b""
 
     async def _hand(self, fetch: Fetch, page: Page) -> None:
         """Write the page whole to its parser's socket, then tell the scheduler."""

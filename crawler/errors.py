@@ -9,6 +9,7 @@ CrawlerError
 │   └── JournalCorruptError  the journal is unreadable or from another version
 ├── FatalCrawlError       runtime abort with state saved: exit 3
 └── PageError             one page failed in a callback; recorded, the crawl goes on
+    └── NotTextError      response.text or a selector of an image, PDF or binary body
 """
 
 from __future__ import annotations
@@ -58,3 +59,7 @@ class FatalCrawlError(CrawlerError):
 
 class PageError(CrawlerError):
     """A page's callback failed or yielded something that cannot be sent on."""
+
+
+class NotTextError(PageError):
+    """A callback asked for the text or selectors of a body that is not text."""

@@ -11,6 +11,7 @@ import functools
 import heapq
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -77,6 +78,9 @@ class LocalFrontier:
         self.leases: dict[int, Lease] = {}
         self._next_lease = 1
         self._later: list[tuple[float, int, RequestSpec]] = []  # retries waiting their turn
+        self._held: set[str] = set()  # hosts whose requests wait (for their robots.txt)
+        self._host_delay: dict[str, float] = {}  # per-host delays (Crawl-delay, auto-throttle)
+        self.gate: Callable[[RequestSpec], bool] | None = None  # False: hold its host
 
     def __repr__(self) -> str:
         return (
@@ -141,23 +145,46 @@ class LocalFrontier:
             request = entry[2]
             host = host_key(request.url)
             active = self._host_active.get(host, 0)
-            if active >= self.per_host:
+            if active >= self.per_host or host in self._held:
                 heapq.heappush(self._parked.setdefault(host, []), entry)
                 self._parked_count += 1
                 continue
-            if self.delay:
+            if self.gate is not None and not self.gate(request):
+                self._held.add(host)
+                heapq.heappush(self._parked.setdefault(host, []), entry)
+                self._parked_count += 1
+                continue
+            delay = self._host_delay.get(host, self.delay) if self._host_delay else self.delay
+            if delay:
                 now = time.monotonic()
                 ready_at = self._host_ready.get(host, 0.0)
                 if ready_at > now:  # too soon after this host's last request: wait
                     self.push_later(request, ready_at)
                     continue
-                self._host_ready[host] = now + self.delay * random.uniform(0.5, 1.5)
+                self._host_ready[host] = now + delay * random.uniform(0.5, 1.5)
             self._host_active[host] = active + 1
             lease = Lease(self._next_lease, request, host, downloader, parser)
             self._next_lease += 1
             self.leases[lease.id] = lease
             return lease
         return None
+
+    def release(self, host: str) -> None:
+        """Let a held host's requests be leased again (its robots.txt arrived)."""
+        if host not in self._held:
+            return
+        self._held.discard(host)
+        parked = self._parked.pop(host, [])
+        self._parked_count -= len(parked)
+        for entry in parked:
+            heapq.heappush(self._heap, entry)
+
+    def set_delay(self, host: str, delay: float) -> None:
+        """Seconds between two requests to `host` (jittered), instead of the default delay."""
+        self._host_delay[host] = delay
+
+    def host_delay(self, host: str) -> float:
+        return self._host_delay.get(host, self.delay)
 
     def end(self, lease_id: int) -> Lease | None:
         """End a lease (committed, failed or revoked); None if it was not current."""

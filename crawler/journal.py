@@ -65,6 +65,14 @@ class Failed(msgspec.Struct, tag=True, array_like=True):
     dead: bool = False
 
 
+class Skipped(msgspec.Struct, tag=True, array_like=True):
+    """A request admitted but not fetched on purpose (`reason` "robots": robots.txt forbids)."""
+
+    id: int
+    url: str
+    reason: str
+
+
 class Requeued(msgspec.Struct, tag=True, array_like=True):
     """A request goes back to the frontier with new attempt counts."""
 
@@ -80,7 +88,7 @@ class Closed(msgspec.Struct, tag=True, array_like=True):
     unfetched: int
 
 
-Record = Header | Seeded | Done | Failed | Requeued | Closed
+Record = Header | Seeded | Done | Failed | Skipped | Requeued | Closed
 _decoder = msgspec.msgpack.Decoder(Record)
 _encoder = msgspec.msgpack.Encoder()
 

@@ -3,7 +3,7 @@
 Each channel has one union type.  Frames are msgpack, never pickles.
 
     scheduler  -> downloader   ToDownloader: FetchBatch | ParserAddress | Stop
-    downloader -> scheduler    FromDownloader: FetchFailed | LogLine
+    downloader -> scheduler    FromDownloader: FetchFailed | Redirected | Fetched | LogLine
     downloader -> parser       ToParser: Hello | Page            (Unix or TCP socket)
     scheduler  -> parser       ToParserControl: Stop
     parser     -> scheduler    FromParser: ParserReady | PageDone | PageFailed | LogLine
@@ -32,6 +32,8 @@ class RequestSpec(msgspec.Struct, array_like=True, omit_defaults=True):
     fingerprint: int = 0
     attempts: int = 0
     crashes: int = 0
+    cookies: dict[str, str] = {}
+    private: bool = False  # may connect to private addresses (the crawl started on one)
 
 
 class Fetch(msgspec.Struct, array_like=True):
@@ -40,6 +42,7 @@ class Fetch(msgspec.Struct, array_like=True):
     request: RequestSpec
     lease: int
     parser: int
+    cookie: str = ""  # the Cookie header from the crawl's jar, if any
 
 
 class FetchBatch(msgspec.Struct, tag=True, array_like=True):
@@ -72,6 +75,24 @@ class FetchFailed(msgspec.Struct, tag=True, array_like=True):
     retryable: bool
     status: int = 0
     retry_after: float = 0.0  # seconds the server asked us to wait (Retry-After), or 0
+
+
+class Redirected(msgspec.Struct, tag=True, array_like=True):
+    """The fetch of `lease` answered with a redirect to `location` (absolute)."""
+
+    lease: int
+    status: int
+    location: str
+    url: str  # the URL that redirected
+    cookies: list[str] = []  # its Set-Cookie headers
+
+
+class Fetched(msgspec.Struct, tag=True, array_like=True):
+    """A response's latency, for the auto-throttle (sent only when it is enabled)."""
+
+    host: str
+    latency: float
+    status: int
 
 
 class LogLine(msgspec.Struct, tag=True, array_like=True):
@@ -115,6 +136,8 @@ class PageDone(msgspec.Struct, tag=True, array_like=True):
     items: int
     requests: list[RequestSpec]
     filtered: dict[str, int] = {}
+    cookies: list[str] = []  # the page's Set-Cookie headers, merged before `requests` go out
+    warnings: list[str] = []  # kinds of trouble worth counting ("charset": decoding guessed)
 
 
 class PageFailed(msgspec.Struct, tag=True, array_like=True):
@@ -122,10 +145,11 @@ class PageFailed(msgspec.Struct, tag=True, array_like=True):
 
     lease: int
     reason: str
+    retry: bool = False  # a hook or callback raised Retry: fetch the page again
 
 
 ToDownloader = FetchBatch | ParserAddress | Stop
-FromDownloader = FetchFailed | LogLine
+FromDownloader = FetchFailed | Redirected | Fetched | LogLine
 ToParser = Hello | Page
 ToParserControl = Stop
 FromParser = ParserReady | PageDone | PageFailed | LogLine

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiofiles
 import msgspec
 
+from crawler import hooks
 from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import CURRENT, ITEMS, PAGES, PID, Counters
 from crawler.errors import PageError
 from crawler.failpoints import enabled, failpoint
 from crawler.fingerprint import fingerprint
+from crawler.hooks import Retry
 from crawler.messages import (
     Hello,
     Page,
@@ -41,6 +42,7 @@ from crawler.messages import (
 )
 from crawler.request import Request, from_spec, to_spec
 from crawler.response import Response
+from crawler.scope import Scope
 from crawler.settings import Settings
 from crawler.spider import Spider, SpiderRef
 from crawler.transport import listen, peer_is_us, remove_socket
@@ -92,8 +94,9 @@ class Parser:
         self.args = args
         self.counters = Counters(args.counters, args.slot)
         self.spider: Spider = args.spider.load()(**args.spider_args)
-        self.allowed = [d.lower().lstrip(".") for d in self.spider.allowed_domains or []]
-        self.max_depth = args.settings.limits.max_depth
+        self.response_hooks = hooks.overrides(type(self.spider).hooks, "response")
+        self.keep_cookies = args.settings.downloader.cookies
+        self.scope = Scope(args.settings, self.spider)
         self.pages: asyncio.Queue[Page] = asyncio.Queue()
         self.pending: list[tuple[bytes, PageDone]] = []
         self.wake = asyncio.Event()
@@ -173,7 +176,11 @@ class Parser:
     async def _parse(self, page: Page) -> None:
         """Run the callback; queue the page's commit, or report its failure."""
         try:
-            chunk, count, requests, filtered = await self._run_callback(page)
+            chunk, count, requests, filtered, warning = await self._run_callback(page)
+        except Retry as exc:
+            logger.info("retry of %s requested: %s", page.url, exc.reason)
+            self.out.send(PageFailed(page.lease, f"retry requested: {exc.reason}", retry=True))
+            return
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             logger.error(
@@ -188,17 +195,31 @@ class Parser:
         self.counters.add(PAGES)
         self.counters.add(ITEMS, count)
         done = PageDone(page.lease, page.status, self.part_name, 0, 0, count, requests, filtered)
+        if self.keep_cookies:
+            done.cookies = [v for k, v in page.headers if k.lower() == "set-cookie"]
+        if warning is not None:
+            done.warnings = [warning]
         self.pending.append((chunk, done))
         self.wake.set()
 
     async def _run_callback(
         self, page: Page
-    ) -> tuple[bytes, int, list[RequestSpec], dict[str, int]]:
+    ) -> tuple[bytes, int, list[RequestSpec], dict[str, int], str | None]:
         spec = page.request
         response = Response(page.url, page.status, page.headers, page.body, from_spec(spec))
         callback = getattr(self.spider, spec.callback, None)
         if not callable(callback):
             raise PageError(f"spider has no callback {spec.callback!r}")
+        for hook in self.response_hooks:
+            changed = hook.response(response)
+            if inspect.isawaitable(changed):
+                changed = await changed
+            if not isinstance(changed, Response):
+                raise PageError(
+                    f"{type(hook).__name__}.response() returned {type(changed).__name__}, "
+                    "not a Response"
+                )
+            response = changed
         collected = _Collected(self, page)
         result = callback(response)
         if inspect.isawaitable(result):
@@ -213,22 +234,26 @@ class Parser:
                 collected.add(output)
         else:
             collected.add(result)
+        warning = response.encoding_warning
+        if warning is not None:
+            logger.info("%s: %s", page.url, warning)
         return (
             b"".join(collected.lines),
             len(collected.lines),
             collected.requests,
             collected.filtered,
+            None if warning is None else "charset",
         )
 
     def admit(self, request: Request, parent: RequestSpec) -> RequestSpec | str:
         """The wire form of a request found on a page, or the reason it is filtered."""
         spec = to_spec(self.spider, request, parent.depth + 1)
-        if self.max_depth and spec.depth > self.max_depth:
-            return "max_depth"
-        if self.allowed and not _is_allowed(spec.url, self.allowed):
-            return "offsite"
+        reason = self.scope.check(spec.url, spec.depth, parent.url, parent.private)
+        if reason is not None:
+            return reason
+        spec.private = parent.private  # only a private start (or allow_private) opens them
         if not spec.dont_filter:
-            spec.fingerprint = fingerprint(spec.method, spec.url, spec.body)
+            spec.fingerprint = fingerprint(spec.method, spec.url, spec.body, self.scope.strip)
         return spec
 
     async def _commit(self, part: Any) -> None:
@@ -300,7 +325,8 @@ class PageReceiver(Channel):
     HELLO_TIMEOUT = 10.0
 
     def __init__(self, parser: Parser) -> None:
-        limit = parser.args.settings.downloader.max_body_size + 1024 * 1024
+        downloader = parser.args.settings.downloader
+        limit = max(downloader.max_body_size, downloader.max_decompressed_size) + 1024 * 1024
         super().__init__(ToParser, self._deliver, self._closed, max_frame=limit)
         self.parser = parser
         self.greeted = False
@@ -380,8 +406,3 @@ def _is_item(value: Any) -> bool:
 
 def _is_single(value: Any) -> bool:
     return isinstance(value, Request) or _is_item(value) or isinstance(value, str | bytes)
-
-
-def _is_allowed(url: str, allowed: list[str]) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == domain or host.endswith("." + domain) for domain in allowed)

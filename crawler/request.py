@@ -20,6 +20,7 @@ class Request:
     __slots__ = (
         "body",
         "callback",
+        "cookies",
         "dont_filter",
         "headers",
         "meta",
@@ -38,6 +39,7 @@ class Request:
         meta: dict[str, Any] | None = None,
         priority: int = 0,
         dont_filter: bool = False,
+        cookies: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
@@ -50,6 +52,7 @@ class Request:
         self.meta = meta if meta is not None else {}
         self.priority = priority
         self.dont_filter = dont_filter
+        self.cookies = dict(cookies or {})
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -205,6 +208,7 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
         priority=request.priority,
         dont_filter=request.dont_filter,
         depth=depth,
+        cookies=request.cookies,
     )
 
 
@@ -219,6 +223,10 @@ def _check_fields(request: Request) -> None:
         isinstance(k, str) and isinstance(v, str) for k, v in request.headers.items()
     ):
         raise ValueError(f"{where}: headers must map str to str, got {request.headers!r}")
+    if not isinstance(request.cookies, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in request.cookies.items()
+    ):
+        raise ValueError(f"{where}: cookies must map str to str, got {request.cookies!r}")
     if not isinstance(request.body, bytes):
         raise ValueError(f"{where}: body must be bytes or str, got {type(request.body).__name__}")
     if not isinstance(request.meta, dict):
@@ -241,4 +249,18 @@ def from_spec(spec: RequestSpec) -> Request:
     request.meta = spec.meta
     request.priority = spec.priority
     request.dont_filter = spec.dont_filter
+    request.cookies = dict(spec.cookies)
     return request
+
+
+def max_retries(spec: RequestSpec, default: int) -> int:
+    """Retries allowed for a request: `meta["max_retries"]`, 0 with `meta["dont_retry"]`."""
+    meta = spec.meta
+    if not meta:
+        return default
+    if meta.get("dont_retry"):
+        return 0
+    value = meta.get("max_retries", default)
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+    )

@@ -21,16 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler import downloader, parser
+from crawler.cookies import CookieJars
 from crawler.counters import CURRENT, HEARTBEAT, allocate
 from crawler.counters import Counters as CounterRow
 from crawler.errors import SpiderError
 from crawler.failpoints import failpoint
 from crawler.fingerprint import fingerprint
-from crawler.frontier import Lease, LocalFrontier
-from crawler.journal import Closed, Done, Failed, JournalWriter, Requeued, Seeded
+from crawler.frontier import Lease, LocalFrontier, host_key
+from crawler.http import make_session
+from crawler.journal import Closed, Done, Failed, JournalWriter, Requeued, Seeded, Skipped
 from crawler.messages import (
     Fetch,
     FetchBatch,
+    Fetched,
     FetchFailed,
     FromDownloader,
     FromParser,
@@ -39,14 +42,19 @@ from crawler.messages import (
     PageFailed,
     ParserAddress,
     ParserReady,
+    Redirected,
     RequestSpec,
     Stop,
 )
-from crawler.request import Request, to_spec
+from crawler.redirects import redirect_request
+from crawler.request import Request, max_retries, to_spec
+from crawler.robots import RobotsCache
 from crawler.runfolder import RunFolder
+from crawler.scope import Scope
 from crawler.settings import Settings
 from crawler.spider import Spider, SpiderRef
 from crawler.stats import CrawlStats
+from crawler.throttle import AutoThrottle
 from crawler.transport import make_socket_dir, socket_dir
 from crawler.workers import WorkerHandle, describe_exit, spawn, stop
 
@@ -88,11 +96,26 @@ class Scheduler:
             self.settings.downloader.delay,
         )
         self.wake_timer: asyncio.TimerHandle | None = None
+        self.cookies = CookieJars() if self.settings.downloader.cookies else None
+        self.spider: Spider = plan.spider.load()(**plan.spider_args)
+        self.scope = Scope(self.settings, self.spider)
+        self.robots: RobotsCache | None = None
+        if self.settings.downloader.obey_robots:
+            blocked = None if self.settings.scope.allow_private else list(self.scope.networks)
+            self.robots = RobotsCache(
+                self.settings.downloader,
+                on_ready=self._on_robots_ready,
+                public_session_factory=lambda: make_session(self.settings.downloader, blocked),
+            )
+            self.frontier.gate = self._robots_gate
+        self.throttle: AutoThrottle | None = None
+        if self.settings.throttle.enabled:
+            self.throttle = AutoThrottle(self.settings.throttle, self.settings.downloader.delay)
+            self.frontier.delay = max(self.frontier.delay, self.settings.throttle.start_delay)
         for request in plan.restored:
             self.frontier.restore(request)
         for request in plan.pending:
             self.frontier.push(request)
-        self.spider: Spider = plan.spider.load()(**plan.spider_args)
         self.starts: Iterator[Any] | AsyncIterator[Any] | None = None
         self.consumed = plan.start_consumed
         self.token = secrets.token_bytes(16)
@@ -157,6 +180,9 @@ class Scheduler:
             for signum in TERMINAL_SIGNALS:
                 loop.remove_signal_handler(signum)
             shutil.rmtree(self.sockets, ignore_errors=True)
+            if self.robots is not None:
+                self.stats.robots = self.robots.stats()
+                await self.robots.close()
         return self.exit_code
 
     def _every(self, interval: float, action: Any) -> None:
@@ -274,9 +300,17 @@ class Scheduler:
             lease = self.frontier.lease(d.index, p.index)
             if lease is None:
                 break
+            if self.robots is not None and not self.robots.allowed(lease.request.url):
+                self._skip(lease, "robots")
+                continue
             d.busy.add(lease.id)
             p.busy.add(lease.id)
-            batches.setdefault(d.index, []).append(Fetch(lease.request, lease.id, p.index))
+            request = lease.request
+            cookie = ""
+            if self.cookies is not None:
+                jar = request.meta.get("cookiejar") if request.meta else None
+                cookie = self.cookies.header(jar, request.url, request.cookies)
+            batches.setdefault(d.index, []).append(Fetch(request, lease.id, p.index, cookie))
         for index, fetches in batches.items():
             sender = self.downloaders[index].sender
             assert sender is not None
@@ -340,9 +374,13 @@ class Scheduler:
         except ValueError as exc:
             self._fail_start(request.url, str(exc))
             return None
+        spec.private = self.scope.is_start_private(spec.url)
         if not spec.dont_filter:
-            spec.fingerprint = fingerprint(spec.method, spec.url, spec.body)
+            spec.fingerprint = self._fingerprint(spec.method, spec.url, spec.body)
         return spec
+
+    def _fingerprint(self, method: str, url: str, body: bytes) -> int:
+        return fingerprint(method, url, body, self.scope.strip)
 
     def _fail_start(self, url: str, reason: str) -> None:
         logger.error("bad start request %s: %s", url, reason)
@@ -357,9 +395,90 @@ class Scheduler:
             case FetchFailed():
                 handle.busy.discard(message.lease)
                 self._on_fetch_failed(message)
+            case Redirected():
+                handle.busy.discard(message.lease)
+                self._on_redirected(message)
+            case Fetched():
+                self._on_fetched(message)
             case LogLine():
                 _relay(handle, message)
         self._kick()
+
+    def _on_fetched(self, message: Fetched) -> None:
+        """A response's latency: the auto-throttle adapts the host's delay (when enabled)."""
+        if self.throttle is not None:
+            delay = self.throttle.observe(message.host, message.latency, message.status)
+            self.frontier.set_delay(message.host, delay)
+
+    def _robots_gate(self, request: RequestSpec) -> bool:
+        """Whether the robots.txt of the request's origin is known; if not, fetch it."""
+        assert self.robots is not None
+        key = self.robots.key(request.url)
+        state = self.robots.state(key)
+        if state == "unknown":
+            self.robots.start(key, private=request.private)
+        return state == "ready"
+
+    def _on_robots_ready(self, key: str) -> None:
+        """An origin's robots.txt arrived: apply its Crawl-delay, release its requests."""
+        assert self.robots is not None
+        host = host_key(key)
+        delay = self.robots.crawl_delay(key)
+        if delay:
+            delay = min(delay, self.settings.downloader.max_crawl_delay)
+            if self.throttle is not None:
+                self.throttle.set_floor(host, delay)
+            if delay > self.frontier.host_delay(host):
+                self.frontier.set_delay(host, delay)
+                logger.info("%s asks for a Crawl-delay of %gs", key, delay)
+        self.frontier.release(host)
+        self._kick()
+
+    def _skip(self, lease: Lease, reason: str) -> None:
+        """End a lease without fetching: the request is filtered for `reason`, for good."""
+        self.frontier.end(lease.id)
+        request = lease.request
+        self.journal.append(Skipped(request.id, request.url, reason))
+        self.stats.filtered[reason] += 1
+        logger.debug("%s: not fetched (%s)", request.url, reason)
+
+    def _merge_cookies(self, request: RequestSpec, url: str, headers: list[str]) -> None:
+        if self.cookies is not None:
+            jar = request.meta.get("cookiejar") if request.meta else None
+            if self.cookies.update(jar, url, headers):
+                logger.debug("ignored a malformed Set-Cookie from %s", url)
+
+    def _on_redirected(self, message: Redirected) -> None:
+        """A redirect ends its request; the target is admitted (and deduplicated) as new."""
+        lease = self.frontier.end(message.lease)
+        if lease is None:
+            return
+        self.parsers[lease.parser].busy.discard(lease.id)
+        request = lease.request
+        if message.cookies:
+            self._merge_cookies(request, message.url, message.cookies)
+        target = redirect_request(
+            request,
+            message.status,
+            message.location,
+            self.settings.downloader.max_redirects,
+            self._fingerprint,
+        )
+        if isinstance(target, str):
+            self._record_failure(request, target, message.status)
+            return
+        filtered = self.scope.check(target.url, target.depth, request.url, request.private)
+        if filtered == "max_depth":
+            filtered = None  # a redirect is the same page at another address
+        if filtered is not None:
+            self.stats.filtered[filtered] += 1
+            logger.debug("%s redirects to %s: filtered (%s)", request.url, target.url, filtered)
+        admitted = self.frontier.admit([target]) if filtered is None else []
+        self.journal.append(Done(request.id, message.status, "", 0, 0, 0, admitted))
+        self.stats.redirects += 1
+        if not admitted and filtered is None:
+            self.stats.duplicates += 1
+            logger.debug("%s redirects to %s, already seen", request.url, message.location)
 
     def _on_fetch_failed(self, message: FetchFailed) -> None:
         lease = self.frontier.end(message.lease)
@@ -367,17 +486,25 @@ class Scheduler:
             return
         self.parsers[lease.parser].busy.discard(lease.id)
         request = lease.request
+        if self.throttle is not None and message.kind in ("network", "http"):
+            self.frontier.set_delay(lease.host, self.throttle.observe(lease.host, 0.0, 0))
         if message.kind == "parser":
             self.frontier.push(request)
             return
-        if message.retryable and request.attempts < self.settings.downloader.retries:
-            request.attempts += 1
-            self.stats.retries += 1
-            self.journal.append(Requeued(request.id, request.attempts, request.crashes))
-            delay = self._retry_delay(request.attempts, message.retry_after)
-            self.frontier.push_later(request, time.monotonic() + delay)
+        if message.retryable and self._retry(request, message.retry_after):
             return
         self._record_failure(request, message.reason, message.status)
+
+    def _retry(self, request: RequestSpec, retry_after: float = 0.0) -> bool:
+        """Queue the request again after a backoff, if it has retries left."""
+        if request.attempts >= max_retries(request, self.settings.downloader.retries):
+            return False
+        request.attempts += 1
+        self.stats.retries += 1
+        self.journal.append(Requeued(request.id, request.attempts, request.crashes))
+        delay = self._retry_delay(request.attempts, retry_after)
+        self.frontier.push_later(request, time.monotonic() + delay)
+        return True
 
     def _retry_delay(self, attempt: int, retry_after: float) -> float:
         """Exponential backoff with jitter, or the server's Retry-After (capped) if longer."""
@@ -416,10 +543,10 @@ class Scheduler:
             case PageDone():
                 handle.busy.discard(message.lease)
                 self._on_page_done(handle, message)
-            case PageFailed(lease=lease_id, reason=reason):
+            case PageFailed(lease=lease_id, reason=reason, retry=retry):
                 handle.busy.discard(lease_id)
                 lease = self._current_lease(handle, lease_id)
-                if lease is not None:
+                if lease is not None and not (retry and self._retry(lease.request)):
                     self._record_failure(lease.request, reason, 0)
             case ParserReady(path=path, port=port):
                 handle.ready, handle.path, handle.port = True, path, port
@@ -448,6 +575,8 @@ class Scheduler:
         if lease is None:
             return
         status = message.status
+        if message.cookies:
+            self._merge_cookies(lease.request, lease.request.url, message.cookies)
         admitted = self.frontier.admit(message.requests)
         self.journal.append(
             Done(
@@ -467,6 +596,8 @@ class Scheduler:
         self.stats.duplicates += len(message.requests) - len(admitted)
         if message.filtered:
             self.stats.filtered.update(message.filtered)
+        if message.warnings:
+            self.stats.warnings.update(message.warnings)
 
     def _address(self, handle: WorkerHandle) -> ParserAddress:
         return ParserAddress(handle.index, handle.path, handle.port, self.token)
@@ -510,6 +641,7 @@ class Scheduler:
                 self.counters_block,
                 os.getpid(),
                 self.plan.log_level,
+                self.plan.spider,
             )
 
         return make

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -36,8 +37,64 @@ class DownloaderSettings:
     retries: int = 2
     retry_backoff: float = 0.5
     max_retry_after: float = 60.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
     max_body_size: int = 16 * 1024 * 1024
+    max_decompressed_size: int = 64 * 1024 * 1024
+    max_redirects: int = 10
     user_agent: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: bool = True
+    proxy: str = ""
+    handle_status: list[int] = field(default_factory=list)
+    obey_robots: bool = True
+    max_crawl_delay: float = 60.0
+    verify_tls: bool = True
+    resolve: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    enabled: bool = False
+    target_concurrency: float = 1.0
+    start_delay: float = 1.0
+    max_delay: float = 60.0
+
+
+_PRIVATE_NETWORKS = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+]
+
+
+@dataclass(frozen=True)
+class ScopeSettings:
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+    max_url_length: int = 2083
+    max_query_params: int = 32
+    max_repeated_segments: int = 2
+    strip_params: list[str] = field(
+        default_factory=lambda: ["jsessionid", "phpsessid", "sid", "sessionid", "session_id"]
+    )
+    allow_private: bool = False
+    private_networks: list[str] = field(default_factory=lambda: list(_PRIVATE_NETWORKS))
 
 
 @dataclass(frozen=True)
@@ -86,6 +143,8 @@ class Settings:
 
     processes: ProcessSettings = field(default_factory=ProcessSettings)
     downloader: DownloaderSettings = field(default_factory=DownloaderSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
     frontier: FrontierSettings = field(default_factory=FrontierSettings)
     parser: ParserSettings = field(default_factory=ParserSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -126,7 +185,12 @@ _MINIMUM: dict[str, float] = {
     "downloader.concurrency": 1,
     "downloader.per_host": 1,
     "downloader.timeout": 0.001,
+    "downloader.connect_timeout": 0.001,
     "downloader.max_body_size": 1024,
+    "downloader.max_decompressed_size": 1024,
+    "throttle.target_concurrency": 0.01,
+    "throttle.max_delay": 0.001,
+    "scope.max_url_length": 16,
     "parser.window": 1,
     "limits.max_crash_deliveries": 1,
     "limits.hang_timeout": 0.1,
@@ -302,6 +366,11 @@ def _build_section(name: str, cls: type[Any], values: dict[str, Any], source: st
             hint = _suggest(key, known, name) or _suggest_path(key)
             raise SettingsError(f"{source}: unknown setting {path!r}{hint}")
         checked[key] = _check(path, hints[key], value, source)
+        validate = _VALIDATORS.get(path)
+        if validate is not None and get_origin(hints[key]) not in (list, dict):
+            problem = validate(checked[key])
+            if problem:
+                raise SettingsError(f"{source}: {path} = {checked[key]!r}: {problem}")
     try:
         return cls(**checked)
     except (TypeError, ValueError) as exc:  # pragma: no cover - guarded by _check
@@ -309,6 +378,11 @@ def _build_section(name: str, cls: type[Any], values: dict[str, Any], source: st
 
 
 def _check(path: str, hint: Any, value: Any, source: str) -> Any:
+    origin = get_origin(hint)
+    if origin is list:
+        return _check_list(path, get_args(hint)[0], value, source)
+    if origin is dict:
+        return _check_table(path, value, source)
     choices = _literal_choices(hint)
     if value in choices and isinstance(value, str):
         return value
@@ -330,6 +404,94 @@ def _check(path: str, hint: Any, value: Any, source: str) -> Any:
         allowed = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
         raise SettingsError(f"{source}: {path} must be {allowed}, got {value!r}")
     return value
+
+
+def _check_list(path: str, element: Any, value: Any, source: str) -> list[Any]:
+    if not isinstance(value, list):
+        kind = _expected(element, [])
+        raise SettingsError(
+            f"{source}: {path} must be an array of {kind.split(' ', 1)[1]}s, got {_describe(value)}"
+        )
+    checked = [_check(f"{path}[{i}]", element, item, source) for i, item in enumerate(value)]
+    validate = _VALIDATORS.get(path)
+    for index, item in enumerate(checked):
+        if validate is not None:
+            problem = validate(item)
+            if problem:
+                raise SettingsError(f"{source}: {path}[{index}] = {item!r}: {problem}")
+    return checked
+
+
+def _check_table(path: str, value: Any, source: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise SettingsError(
+            f'{source}: {path} must be a table of strings (e.g. {{ name = "value" }}), '
+            f"got {_describe(value)}"
+        )
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise SettingsError(f"{source}: {path}.{key} must be a string, got {_describe(item)}")
+    validate = _VALIDATORS.get(path)
+    if validate is not None:
+        for key, item in value.items():
+            problem = validate((key, item))
+            if problem:
+                raise SettingsError(f"{source}: {path}.{key} = {item!r}: {problem}")
+    return dict(value)
+
+
+def _regex_problem(pattern: Any) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression ({exc})"
+    return None
+
+
+def _network_problem(network: Any) -> str | None:
+    try:
+        ipaddress.ip_network(network, strict=False)
+    except ValueError as exc:
+        return f"not an IP network like '10.0.0.0/8' ({exc})"
+    return None
+
+
+def _status_problem(status: Any) -> str | None:
+    return None if 100 <= status <= 599 else "not an HTTP status (100 to 599)"
+
+
+def _address_problem(entry: Any) -> str | None:
+    try:
+        ipaddress.ip_address(entry[1])
+    except ValueError:
+        return 'not an IP address; map a host name to an address, e.g. "127.0.0.1"'
+    return None
+
+
+def _header_problem(entry: Any) -> str | None:
+    name, value = entry
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        return "not a valid header name"
+    if any(c in value for c in "\r\n\0"):
+        return "a header value cannot hold CR, LF or NUL"
+    return None
+
+
+def _proxy_problem(url: Any) -> str | None:
+    if url and not re.fullmatch(r"https?://[^\s/]+/?", url):
+        return "a proxy is an http:// URL like 'http://user:pass@proxy.example:3128'"
+    return None
+
+
+_VALIDATORS: dict[str, Any] = {
+    "downloader.proxy": _proxy_problem,
+    "scope.allow": _regex_problem,
+    "scope.deny": _regex_problem,
+    "scope.private_networks": _network_problem,
+    "downloader.handle_status": _status_problem,
+    "downloader.resolve": _address_problem,
+    "downloader.headers": _header_problem,
+}
 
 
 def _members(hint: Any) -> list[Any]:

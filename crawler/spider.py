@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from crawler.errors import SpiderError
+from crawler.hooks import Hook
 from crawler.request import Request
 
 
@@ -25,6 +26,8 @@ class Spider:
     start_urls: list[str] = []
     allowed_domains: list[str] = []
     custom_settings: ClassVar[dict[str, Any]] = {}
+    handle_status: ClassVar[list[int]] = []
+    hooks: ClassVar[list[Hook]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():

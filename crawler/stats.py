@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.journal import Closed, Done, Failed, Record
+from crawler.journal import Closed, Done, Failed, Record, Skipped
 
 
 @dataclass
@@ -19,12 +19,15 @@ class CrawlStats:
     failed: int = 0
     dead: int = 0
     retries: int = 0
+    redirects: int = 0
     duplicates: int = 0
     stale_acks: int = 0
     worker_deaths: int = 0
     unfetched: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     filtered: Counter[str] = field(default_factory=Counter)
+    robots: dict[str, int] = field(default_factory=dict)
+    warnings: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
     session_pages: int = 0
@@ -32,11 +35,16 @@ class CrawlStats:
     def replay(self, record: Record) -> None:
         """Count a journal record of an earlier session of this run."""
         if isinstance(record, Done):
+            if not record.part and 300 <= record.status < 400:
+                self.redirects += 1
+                return
             self.pages += 1
             self.items += record.items
             self.statuses[record.status] += 1
         elif isinstance(record, Failed):
             self.count_failure(record)
+        elif isinstance(record, Skipped):
+            self.filtered[record.reason] += 1
         elif isinstance(record, Closed):
             self.unfetched = record.unfetched
 
@@ -57,8 +65,11 @@ class CrawlStats:
             "failed": self.failed,
             "dead": self.dead,
             "retries": self.retries,
+            "redirects": self.redirects,
             "duplicates": self.duplicates,
             "filtered": dict(self.filtered),
+            "robots": self.robots,
+            "warnings": dict(self.warnings),
             "unfetched": self.unfetched,
             "failures": dict(self.failures),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
@@ -74,16 +85,26 @@ class CrawlStats:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())) or "none"
         filtered = ", ".join(f"{k}: {v}" for k, v in sorted(self.filtered.items())) or "none"
         failures = ", ".join(f"{k}: {v}" for k, v in self.failures.most_common()) or "none"
-        return "\n".join(
-            [
-                f"crawl {state}: {self.pages} pages, {self.items} items, {self.failed} failed, "
-                f"{self.dead} dead in {duration:.1f}s ({rate:.0f} pages/s this session)",
-                f"  status codes: {statuses}",
-                f"  failures: {failures}",
-                f"  retries: {self.retries}, duplicates skipped: {self.duplicates}, "
-                f"filtered: {filtered}, worker deaths: {self.worker_deaths}",
-            ]
-        )
+        lines = [
+            f"crawl {state}: {self.pages} pages, {self.items} items, {self.failed} failed, "
+            f"{self.dead} dead in {duration:.1f}s ({rate:.0f} pages/s this session)",
+            f"  status codes: {statuses}",
+            f"  failures: {failures}",
+            f"  retries: {self.retries}, redirects: {self.redirects}, "
+            f"duplicates skipped: {self.duplicates}, worker deaths: {self.worker_deaths}",
+            f"  filtered: {filtered}",
+        ]
+        if self.warnings:
+            warnings = ", ".join(f"{k}: {v}" for k, v in sorted(self.warnings.items()))
+            lines.append(f"  warnings: {warnings} (see crawl.log)")
+        if self.robots:
+            robots = self.robots
+            lines.append(
+                f"  robots.txt: {robots.get('fetched', 0)} fetched, "
+                f"{robots.get('missing', 0)} missing, {robots.get('unreachable', 0)} unreachable; "
+                f"{self.filtered.get('robots', 0)} URLs disallowed"
+            )
+        return "\n".join(lines)
 
 
 def _reason_class(reason: str) -> str:

@@ -23,8 +23,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def serve_app(app: web.Application) -> Iterator[str]:
-    """Serve an aiohttp app on 127.0.0.1:<free port> from a thread; yield its base URL."""
+def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an aiohttp app on `host`:<free port> from a thread; yield its base URL."""
+    with serve_on(app, host) as port:
+        yield f"http://{host}:{port}/"
+
+
+@contextmanager
+def serve_on(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
+    """Serve an aiohttp app on `host`:<free port> from a thread; yield the port."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     started = threading.Event()
@@ -33,7 +40,7 @@ def serve_app(app: web.Application) -> Iterator[str]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, host, 0)
         loop.run_until_complete(site.start())
         box["port"] = runner.addresses[0][1]
         started.set()
@@ -43,9 +50,9 @@ def serve_app(app: web.Application) -> Iterator[str]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    started.wait(10)
+    assert started.wait(10), f"server on {host} did not start"
     try:
-        yield f"http://127.0.0.1:{box['port']}/"
+        yield box["port"]
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

@@ -119,7 +119,7 @@ def test_duplicate_links_are_fetched_once(project: Project) -> None:
         result = project.run("crawl", "dupes")
     assert result.returncode == 0, result.stderr
     assert all(count == 1 for count in hits.values()), hits
-    assert set(hits) == {"/", "/a?x=1&y=2", "/b", "/B:80"}
+    assert set(hits) == {"/robots.txt", "/", "/a?x=1&y=2", "/b", "/B:80"}
     assert len(project.items("dupes")) == 4
     assert project.stats("dupes")["duplicates"] > 0
 

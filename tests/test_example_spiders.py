@@ -72,6 +72,7 @@ def test_crawl_replica(project: Project, name: str, site: ModuleType, fetched: i
     assert sorted_lines(project.items(name)) == sorted_lines(site.expected_items(url))
     assert project.errors(name) == []
     hits = app[site.HITS]
+    assert hits.pop("/robots.txt") == 1  # fetched once, before any page (404 here)
     assert sum(hits.values()) == len(hits) == fetched, hits  # every page fetched once
 
 

@@ -477,6 +477,8 @@ def test_as_dict() -> None:
     assert set(data) == {
         "processes",
         "downloader",
+        "throttle",
+        "scope",
         "frontier",
         "parser",
         "limits",
