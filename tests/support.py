@@ -30,7 +30,9 @@ def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextmanager
-def serve_on(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
+def serve_on(
+    app: web.Application, host: str = "127.0.0.1", ssl_context: Any = None
+) -> Iterator[int]:
     """Serve an aiohttp app on `host`:<free port> from a thread; yield the port."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
@@ -40,7 +42,7 @@ def serve_on(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, host, 0)
+        site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
         loop.run_until_complete(site.start())
         box["port"] = runner.addresses[0][1]
         started.set()
