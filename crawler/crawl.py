@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
 from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
+from crawler.frontier import fingerprint_of
 from crawler.journal import (
     Closed,
     Done,
@@ -40,6 +42,7 @@ from crawler.scheduler import (
     check_start_urls,
 )
 from crawler.scope import Scope
+from crawler.seen import FingerprintSet
 from crawler.settings import Settings
 from crawler.spider import Spider, SpiderRef, find
 from crawler.stats import CrawlStats
@@ -140,53 +143,65 @@ def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> s
     return json.dumps({"spider": ref.name, "args": args, "settings": scope}, sort_keys=True)
 
 
-def replay(
-    records: list[Record], stats: CrawlStats
-) -> tuple[int, list[RequestSpec], list[RequestSpec], bool]:
-    """Rebuild (start requests consumed, pending, all admitted, closed) from the journal."""
+@dataclass
+class Replayed:
+    """What a journal says about a run: where to go on from."""
+
+    consumed: int = 0  # start requests taken so far
+    pending: list[RequestSpec] = field(default_factory=list)
+    seen: FingerprintSet = field(default_factory=FingerprintSet)
+    next_id: int = 1
+    closed: bool = False
+
+
+def replay(records: Iterable[Record], stats: CrawlStats) -> Replayed:
+    """Rebuild the run's state from its journal, streaming: only what is pending and the
+    fingerprints seen stay in memory, not every request ever admitted."""
     pending: dict[int, RequestSpec] = {}
-    admitted: list[RequestSpec] = []
-    consumed, closed = 0, False
+    state = Replayed()
     for record in records:
         stats.replay(record)
         match record:
             case Seeded():
-                consumed = record.consumed
-                _admit(record.requests, pending, admitted)
+                state.consumed = record.consumed
+                _admit(record.requests, pending, state)
             case Done():
                 pending.pop(record.id, None)
-                _admit(record.requests, pending, admitted)
+                _admit(record.requests, pending, state)
             case Failed() | Skipped():
                 pending.pop(record.id, None)
             case Requeued() if record.id in pending:
                 pending[record.id].attempts = record.attempts
                 pending[record.id].crashes = record.crashes
             case Closed():
-                closed = True
-    return consumed, list(pending.values()), admitted, closed
+                state.closed = True
+    state.pending = list(pending.values())
+    return state
 
 
-def _admit(
-    requests: list[RequestSpec], pending: dict[int, RequestSpec], admitted: list[RequestSpec]
-) -> None:
+def _admit(requests: list[RequestSpec], pending: dict[int, RequestSpec], state: Replayed) -> None:
     for request in requests:
         pending[request.id] = request
-        admitted.append(request)
+        if not request.dont_filter:
+            state.seen.add(request.fingerprint or fingerprint_of(request))
+        if request.id >= state.next_id:
+            state.next_id = request.id + 1
 
 
 def open_journal(
-    run: runfolder.RunFolder, digest: str, fresh_header: Header
-) -> tuple[list[Record], JournalWriter]:
-    """Read the run's journal (refusing another configuration) and open it for appending."""
+    run: runfolder.RunFolder, digest: str, fresh_header: Header, stats: CrawlStats
+) -> tuple[Replayed, JournalWriter]:
+    """Replay the run's journal (refusing another configuration); open it for appending."""
     if not run.resumed:
         writer = JournalWriter(run.journal)
         writer.append(fresh_header)
         writer.flush()
-        return [fresh_header], writer
-    records, valid = journal.read(run.journal)
-    if not records:
+        return Replayed(), writer
+    reader = journal.Reader(run.journal)
+    records = iter(reader)
+    header = next(records, None)
+    if header is None:
         raise JournalCorruptError(f"journal {run.journal} is empty; start over with --fresh")
-    header = records[0]
     assert isinstance(header, Header)
     if header.config != digest:
         raise UsageError(
@@ -194,10 +209,11 @@ def open_journal(
             f"arguments ({_difference(header.config, digest)}); resume it with the same ones, "
             "or start a new run with --fresh"
         )
-    torn = run.journal.stat().st_size - valid
+    state = replay(records, stats)
+    torn = run.journal.stat().st_size - reader.valid
     if torn:
         logger.warning("journal: cut a torn record of %d bytes at its end", torn)
-    return records, JournalWriter(run.journal, valid)
+    return state, JournalWriter(run.journal, reader.valid)
 
 
 def _difference(old: str, new: str) -> str:
@@ -250,11 +266,12 @@ def _run_locked(
     request: CrawlRequest, ref: SpiderRef, settings: Settings, run: runfolder.RunFolder
 ) -> int:
     digest = config_digest(ref, settings, request.spider_args)
-    records, writer = open_journal(run, digest, Header(journal.VERSION, ref.name, digest))
     stats = CrawlStats()
-    consumed, pending, admitted, closed = replay(records, stats)
+    state, writer = open_journal(run, digest, Header(journal.VERSION, ref.name, digest), stats)
     if run.resumed:
-        logger.info("resuming %s: %d pages done, %d pending", run.path, stats.pages, len(pending))
+        logger.info(
+            "resuming %s: %d pages done, %d pending", run.path, stats.pages, len(state.pending)
+        )
     else:
         logger.info("crawling %s into %s", ref.name, run.path)
     started = time.monotonic()
@@ -263,15 +280,16 @@ def _run_locked(
         request.spider_args,
         settings,
         run,
-        consumed,
-        pending,
-        admitted,
+        state.consumed,
+        state.pending,
+        state.seen,
+        state.next_id,
         stats,
         request.log_level,
     )
     code = EXIT_OK
     fatal: str | None = None
-    if not closed:
+    if not state.closed:
         scheduler_box: list[Scheduler] = []
 
         async def main() -> None:
@@ -299,9 +317,8 @@ def _report(
     fatal: str | None,
     duration: float,
 ) -> int:
-    records, _ = journal.read(run.journal)
-    export.write_items(records, run.parts, run.path / "items.jsonl")
-    export.write_errors(records, run.path / "errors.jsonl")
+    export.write_items(journal.Reader(run.journal), run.parts, run.path / "items.jsonl")
+    export.write_errors(journal.Reader(run.journal), run.path / "errors.jsonl")
     state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
     run.write_json("stats.json", stats.as_dict(state, duration))
     escape = settings.output.csv_escape_formulas

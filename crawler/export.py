@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,7 +17,7 @@ from crawler.errors import JournalCorruptError, UsageError
 from crawler.journal import Done, Failed, Record
 
 
-def write_items(records: list[Record], parts: Path, target: Path) -> int:
+def write_items(records: Iterable[Record], parts: Path, target: Path) -> int:
     """Write every committed item, in commit order, to `target` atomically; return the bytes."""
     temp = target.with_name(f".{target.name}.tmp")
     handles: dict[str, BinaryIO] = {}
@@ -47,7 +48,7 @@ def write_items(records: list[Record], parts: Path, target: Path) -> int:
     return total
 
 
-def write_errors(records: list[Record], target: Path) -> int:
+def write_errors(records: Iterable[Record], target: Path) -> int:
     """Write one JSON line per request that finally failed; return the count."""
     temp = target.with_name(f".{target.name}.tmp")
     count = 0

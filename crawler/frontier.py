@@ -113,19 +113,13 @@ class LocalFrontier:
         """Add the requests not seen before (all with dont_filter); return them with ids."""
         admitted = []
         for request in requests:
-            if not request.dont_filter and not self.seen.add(_fingerprint_of(request)):
+            if not request.dont_filter and not self.seen.add(fingerprint_of(request)):
                 continue
             request.id = self.next_id
             self.next_id += 1
             self.push(request)
             admitted.append(request)
         return admitted
-
-    def restore(self, request: RequestSpec) -> None:
-        """Mark a journaled request seen (on resume), without queueing it."""
-        if not request.dont_filter:
-            self.seen.add(_fingerprint_of(request))
-        self.next_id = max(self.next_id, request.id + 1)
 
     def push(self, request: RequestSpec) -> None:
         """Queue a request (new, or back from a revoked or retried lease)."""
@@ -231,7 +225,7 @@ class LocalFrontier:
         return requests
 
 
-def _fingerprint_of(request: RequestSpec) -> int:
+def fingerprint_of(request: RequestSpec) -> int:
     """The request's fingerprint, computed if the sender left it unset (0)."""
     if not request.fingerprint:
         request.fingerprint = fingerprint(request.method, request.url, request.body)

@@ -14,8 +14,9 @@ import contextlib
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -101,35 +102,87 @@ def frame(record: Any) -> bytes:
 
 def read(path: Path) -> tuple[list[Record], int]:
     """All intact records, and the byte length they occupy (the rest is a torn tail)."""
-    data = path.read_bytes()
-    records: list[Record] = []
-    offset = 0
-    while offset < len(data):
-        if offset + _FRAME.size > len(data):
-            break  # torn frame at the end
-        size, crc, check = _FRAME.unpack_from(data, offset)
-        if zlib.crc32(data[offset : offset + 8]) != check:
-            if not data[offset:].strip(b"\0"):
-                break  # zeros that a system crash left at the end
-            if offset == 0:
-                _check_legacy(path, data)
-            raise _corrupt(path, offset, "the frame checksum does not match")
-        end = offset + _FRAME.size + size
-        if end > len(data):
-            break  # torn payload at the end
-        payload = data[offset + _FRAME.size : end]
-        if zlib.crc32(payload) != crc:
-            if end == len(data):
-                break  # the last record was torn
-            raise _corrupt(path, offset, "the record checksum does not match")
-        if offset == 0:
-            _check_header(path, payload)
-        try:
-            records.append(_decoder.decode(payload))
-        except msgspec.DecodeError as exc:
-            raise _corrupt(path, offset, f"the record cannot be decoded ({exc})") from exc
-        offset = end
-    return records, offset
+    reader = Reader(path)
+    records = list(reader)
+    return records, reader.valid
+
+
+class Reader:
+    """Iterates over a journal's intact records, reading it in chunks (bounded memory).
+
+    After the iteration, `valid` is the byte length the records occupy: what follows is a
+    torn tail (a crash mid-write) to cut off.  Damage anywhere else raises
+    JournalCorruptError.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.valid = 0
+
+    def __repr__(self) -> str:
+        return f"<journal.Reader {self.path} valid={self.valid}>"
+
+    def __iter__(self) -> Iterator[Record]:
+        path = self.path
+        with open(path, "rb") as file:
+            size_all = os.fstat(file.fileno()).st_size
+            data = b""
+            offset = 0  # of `data[0]` in the file
+            position = 0  # within `data`
+            while offset + position < size_all:
+                if len(data) - position < _FRAME.size or self._need_more(data, position):
+                    data = data[position:] + file.read(self.CHUNK)
+                    offset += position
+                    position = 0
+                    if len(data) < _FRAME.size:
+                        return  # torn frame at the end
+                size, crc, check = _FRAME.unpack_from(data, position)
+                at = offset + position
+                if zlib.crc32(data[position : position + 8]) != check:
+                    if _only_zeros(data[position:], file):
+                        return  # zeros that a system crash left at the end
+                    if at == 0:
+                        _check_legacy(path, data)
+                    raise _corrupt(path, at, "the frame checksum does not match")
+                end = position + _FRAME.size + size
+                if end > len(data):
+                    data = data[position:] + file.read(max(self.CHUNK, end - position))
+                    offset += position
+                    position, end = 0, _FRAME.size + size
+                    if end > len(data):
+                        return  # torn payload at the end
+                payload = data[position + _FRAME.size : end]
+                if zlib.crc32(payload) != crc:
+                    if offset + end == size_all:
+                        return  # the last record was torn
+                    raise _corrupt(path, at, "the record checksum does not match")
+                if at == 0:
+                    _check_header(path, payload)
+                try:
+                    record = _decoder.decode(payload)
+                except msgspec.DecodeError as exc:
+                    raise _corrupt(path, at, f"the record cannot be decoded ({exc})") from exc
+                position = end
+                self.valid = offset + position
+                yield record
+
+    @staticmethod
+    def _need_more(data: bytes, position: int) -> bool:
+        """Whether the frame at `position` runs past the bytes read so far."""
+        size = _FRAME.unpack_from(data, position)[0]
+        return position + _FRAME.size + size > len(data) and len(data) - position < Reader.CHUNK
+
+
+def _only_zeros(rest: bytes, file: BinaryIO) -> bool:
+    """Whether `rest` and everything left in `file` are zero bytes."""
+    if rest.strip(b"\0"):
+        return False
+    while chunk := file.read(Reader.CHUNK):
+        if chunk.strip(b"\0"):
+            return False
+    return True
 
 
 def _corrupt(path: Path, offset: int, why: str) -> JournalCorruptError:

@@ -51,6 +51,7 @@ from crawler.request import Request, max_retries, to_spec
 from crawler.robots import RobotsCache
 from crawler.runfolder import RunFolder
 from crawler.scope import Scope
+from crawler.seen import FingerprintSet
 from crawler.settings import Settings
 from crawler.spider import Spider, SpiderRef
 from crawler.stats import CrawlStats
@@ -76,7 +77,8 @@ class CrawlPlan:
     run: RunFolder
     start_consumed: int
     pending: list[RequestSpec]
-    restored: list[RequestSpec]
+    seen: FingerprintSet  # fingerprints of every request admitted in earlier sessions
+    next_id: int
     stats: CrawlStats
     log_level: int
 
@@ -112,8 +114,7 @@ class Scheduler:
         if self.settings.throttle.enabled:
             self.throttle = AutoThrottle(self.settings.throttle, self.settings.downloader.delay)
             self.frontier.delay = max(self.frontier.delay, self.settings.throttle.start_delay)
-        for request in plan.restored:
-            self.frontier.restore(request)
+        self.frontier.seen, self.frontier.next_id = plan.seen, plan.next_id
         for request in plan.pending:
             self.frontier.push(request)
         self.starts: Iterator[Any] | AsyncIterator[Any] | None = None

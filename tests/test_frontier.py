@@ -82,33 +82,6 @@ def test_a_request_without_fingerprint_gets_one() -> None:
     assert frontier.admit([RequestSpec("http://a.com/x")]) == []
 
 
-def test_restore_marks_seen_without_queueing() -> None:
-    frontier = LocalFrontier(per_host=10, depth_first=False)
-    old = spec("http://a.com/old")
-    old.id = 41
-    frontier.restore(old)
-    assert frontier.pending_count() == 0
-    assert frontier.is_idle()
-    assert frontier.lease(0, 0) is None
-    assert frontier.admit([spec("http://a.com/old")]) == []  # seen
-    fresh = frontier.admit([spec("http://a.com/new")])
-    assert [r.id for r in fresh] == [42]  # ids continue after the restored ones
-
-
-def test_restore_keeps_the_highest_id_and_skips_dont_filter() -> None:
-    frontier = LocalFrontier(per_host=10, depth_first=False)
-    for request_id, url in [(7, "http://a.com/7"), (3, "http://a.com/3")]:
-        request = spec(url, dont_filter=request_id == 3)
-        request.id = request_id
-        frontier.restore(request)
-    assert frontier.next_id == 8
-    assert len(frontier.seen) == 1
-    assert len(frontier.admit([spec("http://a.com/3")])) == 1
-
-
-# ---- lease order ----------------------------------------------------------------------
-
-
 def test_highest_priority_first_and_fifo_within_a_priority() -> None:
     frontier = LocalFrontier(per_host=100, depth_first=False)
     frontier.admit(

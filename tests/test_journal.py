@@ -27,6 +27,7 @@ from crawler.journal import (
     Failed,
     Header,
     JournalWriter,
+    Reader,
     Requeued,
     Seeded,
     frame,
@@ -454,3 +455,44 @@ def test_once_dir_is_per_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         failpoint("parser.after_write")
     failpoint("parser.after_item")
     failpoint("parser.after_write")
+
+
+@pytest.mark.parametrize("chunk", [16, 64, 1000, 1 << 20])
+def test_the_reader_streams_records_across_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(Reader, "CHUNK", chunk)
+    path = tmp_path / "journal.bin"
+    records = sample_records() * 40
+    data = b"".join(frame(r) for r in records)
+    path.write_bytes(data + frame(Closed("finished", 0))[:-3])  # a torn last record
+    reader = Reader(path)
+    assert list(reader) == records
+    assert reader.valid == len(data)
+    path.write_bytes(data + bytes(5000))  # zeros a system crash left
+    reader = Reader(path)
+    assert list(reader) == records and reader.valid == len(data)
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(JournalCorruptError, match="is corrupt at byte"):
+        list(Reader(path))
+
+
+def test_replay_keeps_only_pending_requests_and_seen_fingerprints() -> None:
+    from crawler.crawl import replay
+    from crawler.stats import CrawlStats
+
+    start = RequestSpec("http://a.com/", id=1, fingerprint=11)
+    again = RequestSpec("http://a.com/x", id=7, fingerprint=0)  # fingerprint left to compute
+    free = RequestSpec("http://a.com/free", id=3, dont_filter=True)
+    records: list[Any] = [
+        Header(VERSION, "demo", "{}"),
+        Seeded(1, [start]),
+        Done(1, 200, "p", 0, 10, 1, [again, free]),
+        Requeued(7, 1, 0),
+    ]
+    state = replay(iter(records), CrawlStats())
+    assert [r.id for r in state.pending] == [7, 3] and state.pending[0].attempts == 1
+    assert state.next_id == 8 and state.consumed == 1 and not state.closed
+    assert 11 in state.seen and len(state.seen) == 2  # dont_filter is never "seen"
