@@ -1,8 +1,9 @@
 """The embedded frontier: pending requests, the seen set and leases; owned by the scheduler.
 
 A request is leased, never popped: it stays here until its lease ends in a commit, a
-failure or a requeue.  Per-host limits are applied as requests are leased: a request whose
-host is at its limit is parked (keeping its place in the order) until a lease of that host ends.
+failure or a requeue.  Per-host limits and delays are applied as requests are leased: a
+request whose host cannot take it now is parked (keeping its place in the order) until it
+can.  Beyond a memory limit, pending requests wait on disk.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler.fingerprint import fingerprint
 from crawler.messages import RequestSpec
 from crawler.seen import FingerprintSet
+from crawler.spill import Spill
 
 _Entry = tuple[int, int, RequestSpec]  # (-priority, arrival, request): heap order
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -61,26 +64,45 @@ class LocalFrontier:
     default): a crawl runs ahead along pagination and keeps many requests in flight.
     Breadth-first leases the oldest first.  With a `delay`, two requests to one host start
     at least `delay` seconds apart (0.5x to 1.5x, jittered), whichever downloader fetches them.
+
+    A request whose host cannot take it now (at its `per_host` limit, too soon after its last
+    request, or held until its robots.txt arrives) is parked under its host, keeping its
+    place in the order, until the host can.  With `memory_limit` and `spill_dir`, pending
+    requests beyond the limit wait on disk (see `crawler.spill`), the highest priority first
+    and in arrival order within a priority.
     """
 
-    def __init__(self, per_host: int, depth_first: bool = True, delay: float = 0.0) -> None:
+    REFILL = 1000  # requests brought back from disk at once when they outrank those in memory
+
+    def __init__(
+        self,
+        per_host: int,
+        depth_first: bool = True,
+        delay: float = 0.0,
+        memory_limit: int = 0,
+        spill_dir: Path | None = None,
+    ) -> None:
         self.per_host = per_host
         self.depth_first = depth_first
         self.delay = delay
-        self._host_ready: dict[str, float] = {}  # host -> when its next request may start
         self.seen = FingerprintSet()
         self.next_id = 1
+        self.leases: dict[int, Lease] = {}
+        self.gate: Callable[[RequestSpec], bool] | None = None  # False: hold its host
+        self.memory_limit = memory_limit
+        self.spill = Spill(spill_dir) if memory_limit and spill_dir is not None else None
         self._heap: list[_Entry] = []
         self._seq = 0
-        self._parked: dict[str, list[_Entry]] = {}
-        self._host_active: dict[str, int] = {}
-        self._parked_count = 0
-        self.leases: dict[int, Lease] = {}
         self._next_lease = 1
-        self._later: list[tuple[float, int, RequestSpec]] = []  # retries waiting their turn
+        self._parked: dict[str, list[_Entry]] = {}
+        self._parked_count = 0
+        self._host_active: dict[str, int] = {}
         self._held: set[str] = set()  # hosts whose requests wait (for their robots.txt)
         self._host_delay: dict[str, float] = {}  # per-host delays (Crawl-delay, auto-throttle)
-        self.gate: Callable[[RequestSpec], bool] | None = None  # False: hold its host
+        self._host_ready: dict[str, float] = {}  # host -> when its next request may start
+        self._wakeups: list[tuple[float, str]] = []  # (when, host) a delayed host may go on
+        self._waking: set[str] = set()  # hosts in _wakeups
+        self._later: list[tuple[float, int, RequestSpec]] = []  # retries waiting their turn
 
     def __repr__(self) -> str:
         return (
@@ -89,11 +111,16 @@ class LocalFrontier:
         )
 
     def pending_count(self) -> int:
-        return len(self._heap) + self._parked_count + len(self._later)
+        return len(self._heap) + self._parked_count + len(self._later) + self._spilled()
+
+    def _spilled(self) -> int:
+        return self.spill.count if self.spill is not None else 0
 
     def is_idle(self) -> bool:
-        """Nothing pending (now or later) and nothing leased."""
-        return not self._heap and not self._parked_count and not self.leases and not self._later
+        """Nothing pending (now, later or on disk) and nothing leased."""
+        return not (
+            self._heap or self._parked_count or self.leases or self._later or self._spilled()
+        )
 
     def push_later(self, request: RequestSpec, ready_at: float) -> None:
         """Queue a request that may be leased from `ready_at` (time.monotonic) on."""
@@ -101,13 +128,18 @@ class LocalFrontier:
         heapq.heappush(self._later, (ready_at, self._seq, request))
 
     def next_ready_at(self) -> float | None:
-        """When the earliest delayed request becomes ready, if any."""
-        return self._later[0][0] if self._later else None
+        """When the earliest delayed request (or delayed host) becomes ready, if any."""
+        times = [queue[0][0] for queue in (self._later, self._wakeups) if queue]
+        return min(times) if times else None
 
     def _release_ready(self) -> None:
         now = time.monotonic()
         while self._later and self._later[0][0] <= now:
             self.push(heapq.heappop(self._later)[2])
+        while self._wakeups and self._wakeups[0][0] <= now:
+            host = heapq.heappop(self._wakeups)[1]
+            self._waking.discard(host)
+            self._unpark(host, 1)
 
     def admit(self, requests: list[RequestSpec]) -> list[RequestSpec]:
         """Add the requests not seen before (all with dont_filter); return them with ids."""
@@ -123,37 +155,58 @@ class LocalFrontier:
 
     def push(self, request: RequestSpec) -> None:
         """Queue a request (new, or back from a revoked or retried lease)."""
+        if self.spill is not None and len(self._heap) + self._parked_count >= self.memory_limit:
+            self.spill.put(request)
+            return
+        self._push_memory(request)
+
+    def _push_memory(self, request: RequestSpec) -> None:
         self._seq += 1
         order = -self._seq if self.depth_first else self._seq  # newest first, or oldest first
         heapq.heappush(self._heap, (-request.priority, order, request))
 
     def lease(self, downloader: int, parser: int) -> Lease | None:
-        if self._later:
+        if self._later or self._wakeups:
             self._release_ready()
+        if self.spill is not None and self.spill.count:
+            self._refill(self.spill)
         return self._lease(downloader, parser)
 
+    def _refill(self, spill: Spill) -> None:
+        """Bring requests back from disk: when memory has room, or when they outrank it."""
+        in_memory = len(self._heap) + self._parked_count
+        if in_memory <= self.memory_limit // 2:
+            taken = spill.take(self.memory_limit - in_memory)
+        elif not self._heap or (spill.top_priority() or 0) > -self._heap[0][0]:
+            taken = spill.take(self.REFILL)
+        else:
+            return
+        for request in taken:
+            self._push_memory(request)
+
     def _lease(self, downloader: int, parser: int) -> Lease | None:
-        """Lease the most urgent request whose host has room, or None."""
+        """Lease the most urgent request whose host can take it, or None."""
         while self._heap:
             entry = heapq.heappop(self._heap)
             request = entry[2]
             host = host_key(request.url)
             active = self._host_active.get(host, 0)
             if active >= self.per_host or host in self._held:
-                heapq.heappush(self._parked.setdefault(host, []), entry)
-                self._parked_count += 1
+                self._park(host, entry)
                 continue
             if self.gate is not None and not self.gate(request):
                 self._held.add(host)
-                heapq.heappush(self._parked.setdefault(host, []), entry)
-                self._parked_count += 1
+                self._park(host, entry)
                 continue
             delay = self._host_delay.get(host, self.delay) if self._host_delay else self.delay
             if delay:
                 now = time.monotonic()
                 ready_at = self._host_ready.get(host, 0.0)
                 if ready_at > now:  # too soon after this host's last request: wait
-                    self.push_later(request, ready_at)
+                    self._park(host, entry)
+                    if host not in self._waking:
+                        self._waking.add(host)
+                        heapq.heappush(self._wakeups, (ready_at, host))
                     continue
                 self._host_ready[host] = now + delay * random.uniform(0.5, 1.5)
             self._host_active[host] = active + 1
@@ -163,15 +216,25 @@ class LocalFrontier:
             return lease
         return None
 
+    def _park(self, host: str, entry: _Entry) -> None:
+        heapq.heappush(self._parked.setdefault(host, []), entry)
+        self._parked_count += 1
+
+    def _unpark(self, host: str, count: int) -> None:
+        """Put up to `count` of a host's parked requests back in line, the most urgent first."""
+        parked = self._parked.get(host)
+        while parked and count > 0:
+            heapq.heappush(self._heap, heapq.heappop(parked))  # its place in the order kept
+            self._parked_count -= 1
+            count -= 1
+        if parked is not None and not parked:
+            del self._parked[host]
+
     def release(self, host: str) -> None:
         """Let a held host's requests be leased again (its robots.txt arrived)."""
-        if host not in self._held:
-            return
-        self._held.discard(host)
-        parked = self._parked.pop(host, [])
-        self._parked_count -= len(parked)
-        for entry in parked:
-            heapq.heappush(self._heap, entry)
+        if host in self._held:
+            self._held.discard(host)
+            self._unpark(host, self.per_host)
 
     def set_delay(self, host: str, delay: float) -> None:
         """Seconds between two requests to `host` (jittered), instead of the default delay."""
@@ -186,12 +249,7 @@ class LocalFrontier:
         if lease is None:
             return None
         remaining = self._host_active[lease.host] - 1
-        parked = self._parked.get(lease.host)
-        if parked:
-            heapq.heappush(self._heap, heapq.heappop(parked))  # its place in the order kept
-            self._parked_count -= 1
-            if not parked:
-                del self._parked[lease.host]
+        self._unpark(lease.host, 1)
         if remaining:
             self._host_active[lease.host] = remaining
         else:
@@ -211,18 +269,23 @@ class LocalFrontier:
         """Leases without progress for `limit` seconds (the holder lost them)."""
         return [lease for lease in self.leases.values() if now - lease.since > limit]
 
-    def drain_pending(self) -> list[RequestSpec]:
-        """Remove and return everything pending, in lease order (when a limit closes the crawl)."""
-        entries = list(self._heap)
-        for parked in self._parked.values():
-            entries.extend(parked)
-        requests = [request for _, _, request in sorted(entries, key=lambda e: e[:2])]
-        requests.extend(request for _, _, request in sorted(self._later))
+    def clear_pending(self) -> int:
+        """Drop everything pending (a limit closes the crawl); return how many there were."""
+        count = self.pending_count()
         self._heap.clear()
         self._parked.clear()
         self._parked_count = 0
         self._later.clear()
-        return requests
+        self._wakeups.clear()
+        self._waking.clear()
+        if self.spill is not None:
+            self.spill.clear()
+        return count
+
+    def close(self) -> None:
+        """Remove the files of requests on disk."""
+        if self.spill is not None:
+            self.spill.close()
 
 
 def fingerprint_of(request: RequestSpec) -> int:

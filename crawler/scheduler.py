@@ -96,6 +96,8 @@ class Scheduler:
             self.settings.downloader.per_host,
             self.settings.frontier.order == "depth-first",
             self.settings.downloader.delay,
+            self.settings.frontier.memory_limit,
+            self.run.job / "spill",
         )
         self.wake_timer: asyncio.TimerHandle | None = None
         self.cookies = CookieJars() if self.settings.downloader.cookies else None
@@ -181,6 +183,7 @@ class Scheduler:
             for signum in TERMINAL_SIGNALS:
                 loop.remove_signal_handler(signum)
             shutil.rmtree(self.sockets, ignore_errors=True)
+            self.frontier.close()
             if self.robots is not None:
                 self.stats.robots = self.robots.stats()
                 await self.robots.close()
@@ -273,7 +276,7 @@ class Scheduler:
             self._close("finished")
 
     def _close(self, reason: str) -> None:
-        unfetched = len(self.frontier.drain_pending())
+        unfetched = self.frontier.clear_pending()
         self.stats.unfetched = unfetched
         if unfetched:
             self.stats.filtered[reason] += unfetched
@@ -332,7 +335,11 @@ class Scheduler:
         low_water = 2 * (self.settings.downloader.concurrency * len(self.downloaders))
         admitted: list[RequestSpec] = []
         consumed_before = self.consumed
-        while self.starts is not None and self.frontier.pending_count() + len(admitted) < low_water:
+        while (
+            self.starts is not None
+            and self.state == "running"  # a Ctrl-C during a slow start_requests() stops it
+            and self.frontier.pending_count() + len(admitted) < low_water
+        ):
             request = await self._next_start()
             if request is None:
                 continue

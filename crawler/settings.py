@@ -100,6 +100,7 @@ class ScopeSettings:
 @dataclass(frozen=True)
 class FrontierSettings:
     order: Literal["depth-first", "breadth-first"] = "depth-first"
+    memory_limit: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ _MINIMUM: dict[str, float] = {
     "throttle.max_delay": 0.001,
     "scope.max_url_length": 16,
     "parser.window": 1,
+    "frontier.memory_limit": 10,
     "limits.max_crash_deliveries": 1,
     "limits.hang_timeout": 0.1,
     "journal.fsync_interval": 0.001,

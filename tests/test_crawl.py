@@ -263,3 +263,13 @@ def test_list_shows_spiders(project: Project) -> None:
     result = project.run("list")
     assert result.returncode == 0
     assert result.stdout.startswith("demo\t")
+
+
+def test_a_frontier_over_its_memory_limit_loses_nothing(project: Project, site: str) -> None:
+    project.copy_spider("demo")
+    extra = '[frontier]\nmemory_limit = 10\norder = "breadth-first"\n'
+    project.write_settings(settings(2, 2, "unix") + extra)
+    crawl_demo(project, site)
+    assert keys(project.items("demo")) == keys(Catalogue(PRODUCTS).expected_items(site))
+    assert project.stats("demo")["pages"] == Catalogue(PRODUCTS).page_count()
+    assert not (project.run_dir("demo") / "job" / "spill").exists()

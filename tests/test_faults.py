@@ -157,7 +157,12 @@ def test_disk_full_in_a_parser_aborts_and_resume_completes(
     assert keys(demo.items("demo")) == expected(site)
 
 
-def test_scheduler_sigkill_leaves_no_orphans_and_resumes(demo: Project, site: str) -> None:
+@pytest.mark.parametrize("spill", [False, True])
+def test_scheduler_sigkill_leaves_no_orphans_and_resumes(
+    demo: Project, site: str, spill: bool
+) -> None:
+    if spill:  # most pending requests wait on disk when the scheduler dies
+        demo.write_settings(SETTINGS + '[frontier]\nmemory_limit = 10\norder = "breadth-first"\n')
     process = demo.start("crawl", "demo", "-a", f"base_url={site}")
     wait_for(lambda: committed(demo) >= 10, timeout=60)
     pids = [w["pid"] for w in demo.status("demo")["workers"]]
@@ -171,6 +176,7 @@ def test_scheduler_sigkill_leaves_no_orphans_and_resumes(demo: Project, site: st
     assert "resuming" in result.stderr
     assert keys(demo.items("demo")) == expected(site)
     assert not socket_dir(demo.run_dir("demo")).exists()
+    assert not (demo.run_dir("demo") / "job" / "spill").exists()
 
 
 def test_crash_restart_loop_ends_with_the_undisturbed_output(demo: Project) -> None:

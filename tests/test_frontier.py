@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from crawler.fingerprint import fingerprint
 from crawler.frontier import LocalFrontier, host_key
@@ -237,7 +238,7 @@ def test_is_idle() -> None:
     assert frontier.is_idle()
 
 
-def test_drain_pending_returns_heap_and_parked_in_lease_order() -> None:
+def test_clear_pending_drops_heap_and_parked() -> None:
     frontier = LocalFrontier(per_host=1, depth_first=False)
     frontier.admit(
         [
@@ -251,8 +252,7 @@ def test_drain_pending_returns_heap_and_parked_in_lease_order() -> None:
     held = [frontier.lease(0, 0), frontier.lease(0, 0)]  # c.com/1, a.com/2
     assert [lease.request.url for lease in held if lease] == ["http://c.com/1", "http://a.com/2"]
     assert frontier.lease(0, 0) is not None  # parks a.com/1, leases b.com/1
-    drained = frontier.drain_pending()
-    assert [r.url for r in drained] == ["http://a.com/1", "http://a.com/3"]
+    assert frontier.clear_pending() == 2  # a.com/1 and a.com/3
     assert frontier.pending_count() == 0
     assert frontier.lease(0, 0) is None
     assert len(frontier.leases) == 3  # leases are not touched
@@ -293,7 +293,7 @@ def test_delayed_requests_wait_their_turn() -> None:
     time.sleep(0.25)
     again = frontier.lease(0, 0)
     assert again is not None and again.request.url == "http://a.com/retry"
-    assert frontier.drain_pending() == []
+    assert frontier.clear_pending() == 0
 
 
 def test_a_host_delay_spaces_its_requests() -> None:
@@ -307,3 +307,52 @@ def test_a_host_delay_spaces_its_requests() -> None:
     time.sleep(0.35)
     third = frontier.lease(0, 0)
     assert third is not None and third.host == "a.com"
+
+
+# ---- memory limit: pending requests beyond it wait on disk -----------------------------
+
+
+def test_requests_beyond_the_memory_limit_wait_on_disk(tmp_path: Path) -> None:
+    frontier = LocalFrontier(
+        per_host=10_000, depth_first=False, memory_limit=1000, spill_dir=tmp_path / "spill"
+    )
+    frontier.admit([spec(f"http://a.com/{i}") for i in range(5000)])
+    assert frontier.spill is not None and frontier.spill.count == 4000
+    assert frontier.pending_count() == 5000 and len(list((tmp_path / "spill").iterdir())) == 1
+    urls = []
+    while (lease := frontier.lease(0, 0)) is not None:
+        urls.append(lease.request.url)
+        frontier.end(lease.id)
+    assert urls == [f"http://a.com/{i}" for i in range(5000)]  # nothing lost, none twice
+    assert frontier.is_idle() and frontier.spill.count == 0
+    frontier.close()
+    assert not (tmp_path / "spill").exists()
+
+
+def test_a_spilled_request_of_higher_priority_comes_back_first(tmp_path: Path) -> None:
+    frontier = LocalFrontier(
+        per_host=10_000, depth_first=False, memory_limit=1000, spill_dir=tmp_path / "spill"
+    )
+    frontier.admit([spec(f"http://a.com/low/{i}") for i in range(1000)])
+    frontier.admit([spec("http://a.com/urgent", 5), spec("http://a.com/low/late")])
+    assert frontier.spill is not None and frontier.spill.count == 2
+    first = frontier.lease(0, 0)
+    assert first is not None and first.request.url == "http://a.com/urgent"
+    assert frontier.clear_pending() == 1001  # the 1000 low ones and low/late
+    assert frontier.spill.count == 0
+
+
+def test_spilled_requests_keep_every_field(tmp_path: Path) -> None:
+    from crawler.spill import Spill
+
+    spill = Spill(tmp_path / "s")
+    requests = [
+        RequestSpec(f"http://a.com/{i}", id=i, body=b"x" * (i * 97), meta={"n": i}, priority=i % 3)
+        for i in range(3000)
+    ]
+    for request in requests:
+        spill.put(request)
+    back = spill.take(10_000)
+    assert spill.count == 0
+    expected = sorted(requests, key=lambda r: -r.priority)  # stable: arrival order kept
+    assert back == expected
