@@ -207,16 +207,19 @@ class Downloader:
                 return
         if fetch.cookie and not any(k.lower() == "cookie" for k in headers):
             headers = {**headers, "Cookie": fetch.cookie}
-        proxy = request.meta.get("proxy") if request.meta else None
+        proxy = (request.meta.get("proxy") if request.meta else None) or self.settings.proxy
         loop = asyncio.get_running_loop()
         started = loop.time()
+        # Through a proxy we connect to the proxy (often on a private address) and it
+        # resolves the target: the connect-time guard cannot apply, the link-time one does.
+        session = self._session(request.private or bool(proxy))
         try:
-            async with self._session(request.private).request(
+            async with session.request(
                 method,
                 url,
                 headers=headers or None,
                 data=data or None,
-                proxy=proxy or self.settings.proxy or None,
+                proxy=proxy or None,
                 allow_redirects=False,
             ) as response:
                 if self.throttled:

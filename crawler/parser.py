@@ -104,7 +104,7 @@ class Parser:
         self.offset = 0
         self.encoder = msgspec.json.Encoder()
         self.connections: set[PageReceiver] = set()
-        self.turn_started, self.turn_pages = time.perf_counter(), 0
+        self.batch_started = time.perf_counter()  # when the oldest uncommitted page was parsed
         self.out: Channel
         self.stopped: asyncio.Future[None]
 
@@ -150,28 +150,36 @@ class Parser:
 
     async def _work(self) -> None:
         while True:
-            page = await self.pages.get()
+            if self.pages.empty():
+                await self._commit_now()  # nothing to parse: what is parsed goes out at once
+                page = await self.pages.get()
+            else:
+                page = self.pages.get_nowait()
             self.counters.set(CURRENT, float(page.lease))
             await self._parse(page)
             self.counters.set(CURRENT, 0.0)
-            if self._may_continue():
-                continue
-            await asyncio.sleep(0)  # let the commit and the sockets run: ack now
-            self.turn_started, self.turn_pages = time.perf_counter(), 0
+            if self._batch_is_due():
+                await self._commit_now()
+            elif self.pages.empty():
+                await asyncio.sleep(0)  # let the sockets deliver more pages first
 
-    def _may_continue(self) -> bool:
-        """Whether to parse the next queued page before committing this turn's pages.
+    def _batch_is_due(self) -> bool:
+        """Whether the parsed pages must be committed before the next page is parsed.
 
-        An idle parser acks each page at once (a chain of pages moves at full speed); a
-        busy one commits pages that queued up meanwhile together, holding none back for
-        more than a few milliseconds, and so saves a write and a wake-up per page.
+        An idle parser commits each page at once (a chain of pages moves at full speed); a
+        busy one commits the pages it parsed together, holding none back for more than a
+        few milliseconds, and so saves a write and a wake-up of the scheduler per page.
         """
-        self.turn_pages += 1
         return (
-            not self.pages.empty()
-            and self.turn_pages < _TURN_PAGES
-            and time.perf_counter() - self.turn_started < _TURN_SECONDS
+            len(self.pending) >= _TURN_PAGES
+            or time.perf_counter() - self.batch_started >= _TURN_SECONDS
         )
+
+    async def _commit_now(self) -> None:
+        """Hand the parsed pages to the commit task and let it run."""
+        if self.pending:
+            self.wake.set()
+            await asyncio.sleep(0)
 
     async def _parse(self, page: Page) -> None:
         """Run the callback; queue the page's commit, or report its failure."""
@@ -199,8 +207,9 @@ class Parser:
             done.cookies = [v for k, v in page.headers if k.lower() == "set-cookie"]
         if warning is not None:
             done.warnings = [warning]
+        if not self.pending:
+            self.batch_started = time.perf_counter()
         self.pending.append((chunk, done))
-        self.wake.set()
 
     async def _run_callback(
         self, page: Page

@@ -424,7 +424,9 @@ class Scheduler:
         key = self.robots.key(request.url)
         state = self.robots.state(key)
         if state == "unknown":
-            self.robots.start(key, private=request.private)
+            # Through a proxy, the proxy resolves the host: no connect-time guard applies.
+            private = request.private or bool(self.settings.downloader.proxy)
+            self.robots.start(key, private=private)
         return state == "ready"
 
     def _on_robots_ready(self, key: str) -> None:

@@ -275,3 +275,18 @@ def test_max_retries_and_dont_retry_in_meta(project: Project) -> None:
         result = project.run("crawl", "probe")
     assert result.returncode == 0, result.stderr
     assert hits == Counter({"/status/none": 1, "/status/one": 2})
+
+
+def test_a_proxy_on_a_private_address_serves_a_public_crawl(project: Project) -> None:
+    # 127.0.0.1 counts as public here and the proxy's 127.0.0.2 as private: the guard
+    # against private addresses must not refuse the proxy itself.
+    via: list[str] = []
+    with serve_app(proxy_app(via), host="127.0.0.2") as proxy:
+        seen, base = crawl(
+            project,
+            PROXY_SPIDER.replace("OTHER", proxy.rstrip("/")),
+            f'[downloader]\nproxy = "{proxy.rstrip("/")}"\n'
+            '[scope]\nprivate_networks = ["127.0.0.2/32"]\n',
+        )
+    assert seen == {} and sorted(via) == [base + "global", base + "own"]
+    assert project.errors("probe") == []

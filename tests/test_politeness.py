@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections import Counter
 
@@ -65,9 +64,11 @@ def test_robots_txt_is_obeyed_with_its_crawl_delay(project: Project) -> None:
     stats = project.stats("polite")
     assert stats["filtered"] == {"robots": 1}
     assert stats["robots"]["fetched"] == 1
-    # Crawl-delay 0.3 s, jittered 0.5x-1.5x; the first request also opened the connection.
-    gaps = [b - a for a, b in itertools.pairwise(times)][1:]
-    assert min(gaps) >= 0.3 * 0.5 - 0.01, gaps
+    # Crawl-delay 0.3 s, jittered 0.5x-1.5x, between lease times; arrival times also carry
+    # the downloader's latency, so check the span (without the delay, all five pages
+    # arrive within a few milliseconds).
+    assert len(times) == 5
+    assert times[-1] - times[0] >= 4 * 0.3 * 0.5 - 0.05, times
 
 
 def test_robots_txt_can_be_ignored(project: Project) -> None:
