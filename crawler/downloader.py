@@ -241,6 +241,12 @@ class Downloader:
         except BodyError as exc:
             self._fail(fetch, str(exc), "limit", retryable=False)
             return
+        except aiohttp.ConnectionTimeoutError:
+            self._fail(fetch, "connect timeout", "network", retryable=True)
+            return
+        except aiohttp.SocketTimeoutError:
+            self._fail(fetch, "read timeout", "network", retryable=True)
+            return
         except TimeoutError:
             self._fail(fetch, "timeout", "network", retryable=True)
             return

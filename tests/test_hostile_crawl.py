@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+
 from tests.hostile import CHARSET_CASES, MIB, serve_hostile
 from tests.support import Project
 
@@ -32,7 +35,7 @@ BAD = {
     "/huge?chunked=0": "body of 1073741824 bytes exceeds max_body_size 2097152",
     "/encoded/unknown": "unsupported Content-Encoding 'foo'",
     "/slowloris?interval=0.2": "timeout",
-    "/stall/headers": "timeout",
+    "/stall/headers": "read timeout",
 }
 RETRIED = ["/truncated", "/reset/mid_body", "/reset/before_headers"]
 
@@ -84,3 +87,34 @@ def test_a_hostile_server_never_loses_a_page(project: Project) -> None:
     stats = project.stats("hostile")
     assert stats["warnings"]["charset"] >= 3  # wrong, unknown and undeclared charsets
     assert stats["retries"] == len(RETRIED) + 2  # and the two timeouts
+
+
+def test_a_connect_that_never_completes_times_out_and_other_hosts_go_on(
+    project: Project,
+) -> None:
+    # A listening socket whose accept queue is full drops new SYNs: a connect that hangs.
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    port = blackhole.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    try:
+        with serve_hostile() as server:
+            urls = [f"http://127.0.0.1:{port}/", server.url("/ok")]
+            project.add_spider("hostile", SPIDER.replace("URLS", repr(urls)))
+            project.write_settings(
+                SETTINGS.replace("timeout = 2.0", "timeout = 5.0") + "connect_timeout = 0.5\n"
+            )
+            result = project.run("crawl", "hostile")
+    finally:
+        for sock in [*fillers, blackhole]:
+            sock.close()
+    assert result.returncode == 0, result.stderr
+    [error] = project.errors("hostile")
+    assert error["url"] == urls[0] and error["reason"] == "connect timeout"
+    assert error["attempts"] == 2
+    assert [item["url"] for item in project.items("hostile")] == [urls[1]]
