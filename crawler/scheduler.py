@@ -496,7 +496,8 @@ class Scheduler:
             return
         self.parsers[lease.parser].busy.discard(lease.id)
         request = lease.request
-        if self.throttle is not None and message.kind in ("network", "http"):
+        if self.throttle is not None and message.kind == "network":
+            # No response (an HTTP failure was observed with its status already): an error.
             self.frontier.set_delay(lease.host, self.throttle.observe(lease.host, 0.0, 0))
         if message.kind == "parser":
             self.frontier.push(request)
