@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import IO, cast
 
 import aiohttp
@@ -86,15 +86,20 @@ def _has_no_body(response: aiohttp.ClientResponse) -> bool:
     return response.method == "HEAD" or response.status in _NO_BODY_STATUSES
 
 
-async def _read_identity(response: aiohttp.ClientResponse, max_body_size: int) -> bytes:
-    chunks: list[bytes] = []
+async def _wire_chunks(
+    response: aiohttp.ClientResponse, max_body_size: int
+) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive, until they pass `max_body_size`."""
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > max_body_size:
             raise BodyError(f"body exceeds max_body_size {max_body_size}")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def _read_identity(response: aiohttp.ClientResponse, max_body_size: int) -> bytes:
+    return b"".join([chunk async for chunk in _wire_chunks(response, max_body_size)])
 
 
 async def _read_decoded(
@@ -106,11 +111,7 @@ async def _read_decoded(
     out = io.BytesIO()  # getvalue() hands over its buffer: no second copy of the body
     decoders = _pipeline(codings, out.write, max_decompressed_size)
     wire = decoders[0]
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > max_body_size:
-            raise BodyError(f"body exceeds max_body_size {max_body_size}")
+    async for chunk in _wire_chunks(response, max_body_size):
         wire.feed(chunk)
     for decoder in decoders:
         decoder.finish()
