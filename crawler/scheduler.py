@@ -8,6 +8,7 @@ when start_requests() is exhausted, nothing is pending and nothing is leased.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -157,6 +158,11 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         for signum in TERMINAL_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
+        # Start the event loop's resolver threads (robots.txt fetches use them) while SIGINT
+        # and SIGTERM are still blocked: they inherit the mask, so a signal always reaches
+        # this thread, never one of theirs.
+        with contextlib.suppress(OSError):
+            await loop.getaddrinfo("127.0.0.1", 0)
         # Signals were blocked since start-up (see crawl.py): a Ctrl-C that came early is
         # delivered now, to the handler, and starts an orderly stop.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
