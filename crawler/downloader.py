@@ -74,7 +74,7 @@ class DownloaderArgs:
     counters: Any
     parent_pid: int
     log_level: int
-    spider: SpiderRef
+    spider: SpiderRef | None  # given only when the spider has request hooks to run here
 
 
 def run(args: DownloaderArgs) -> None:
@@ -127,7 +127,9 @@ class Downloader:
             if scope.allow_private
             else [ipaddress.ip_network(n, strict=False) for n in scope.private_networks]
         )
-        self.request_hooks = hooks.overrides(args.spider.load().hooks, "request")
+        # The spider's module (user code, parsel) is imported here only for its hooks.
+        spider = args.spider.load() if args.spider is not None else None
+        self.request_hooks = hooks.overrides(spider.hooks, "request") if spider else []
         self.out: Channel
         self.stopped: asyncio.Future[None]
 

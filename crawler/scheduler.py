@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from crawler import downloader, parser
+from crawler import downloader, hooks, parser
 from crawler.cookies import CookieJars
 from crawler.counters import CURRENT, HEARTBEAT, allocate
 from crawler.counters import Counters as CounterRow
@@ -104,6 +104,7 @@ class Scheduler:
         self.cookies = CookieJars() if self.settings.downloader.cookies else None
         self.spider: Spider = plan.spider.load()(**plan.spider_args)
         self.scope = Scope(self.settings, self.spider)
+        self.has_request_hooks = bool(hooks.overrides(type(self.spider).hooks, "request"))
         self.robots: RobotsCache | None = None
         if self.settings.downloader.obey_robots:
             blocked = None if self.settings.scope.allow_private else list(self.scope.networks)
@@ -464,12 +465,18 @@ class Scheduler:
             if self.cookies.update(jar, url, headers):
                 logger.debug("ignored a malformed Set-Cookie from %s", url)
 
+    def _end_fetch(self, lease_id: int) -> Lease | None:
+        """End a lease its downloader reported on (no page goes to the parser); None if stale."""
+        lease = self.frontier.end(lease_id)
+        if lease is not None:
+            self.parsers[lease.parser].busy.discard(lease.id)
+        return lease
+
     def _on_redirected(self, message: Redirected) -> None:
         """A redirect ends its request; the target is admitted (and deduplicated) as new."""
-        lease = self.frontier.end(message.lease)
+        lease = self._end_fetch(message.lease)
         if lease is None:
             return
-        self.parsers[lease.parser].busy.discard(lease.id)
         request = lease.request
         if message.cookies:
             self._merge_cookies(request, message.url, message.cookies)
@@ -483,9 +490,8 @@ class Scheduler:
         if isinstance(target, str):
             self._record_failure(request, target, message.status)
             return
+        # The target keeps the depth its request was admitted at: max_depth never filters it.
         filtered = self.scope.check(target.url, target.depth, request.url, request.private)
-        if filtered == "max_depth":
-            filtered = None  # a redirect is the same page at another address
         if filtered is not None:
             self.stats.filtered[filtered] += 1
             logger.debug("%s redirects to %s: filtered (%s)", request.url, target.url, filtered)
@@ -497,10 +503,9 @@ class Scheduler:
             logger.debug("%s redirects to %s, already seen", request.url, message.location)
 
     def _on_fetch_failed(self, message: FetchFailed) -> None:
-        lease = self.frontier.end(message.lease)
+        lease = self._end_fetch(message.lease)
         if lease is None:
             return
-        self.parsers[lease.parser].busy.discard(lease.id)
         request = lease.request
         if self.throttle is not None and message.kind == "network":
             # No response (an HTTP failure was observed with its status already): an error.
@@ -658,7 +663,7 @@ class Scheduler:
                 self.counters_block,
                 os.getpid(),
                 self.plan.log_level,
-                self.plan.spider,
+                self.plan.spider if self.has_request_hooks else None,
             )
 
         return make

@@ -70,10 +70,5 @@ class AutoThrottle:
         self._delays[host] = new
         return new
 
-    def forget(self, host: str) -> None:
-        """Drop what is known of `host` (its delay and floor)."""
-        self._delays.pop(host, None)
-        self._floors.pop(host, None)
-
     def _clamp(self, host: str, delay: float) -> float:
         return max(self.floor(host), min(self.max_delay, delay))

@@ -113,11 +113,3 @@ def test_bad_latency_is_zero() -> None:
     t = throttle(start_delay=1.0)
     assert t.observe("a.test", -5.0, 200) == 0.5
     assert t.observe("a.test", math.nan, 200) == 0.25
-
-
-def test_forget() -> None:
-    t = throttle(start_delay=1.0)
-    t.observe("a.test", 9.0, 200)
-    t.set_floor("a.test", 3.0)
-    t.forget("a.test")
-    assert t.delay("a.test") == 1.0
