@@ -2,8 +2,9 @@
 
 A frame is a 4-byte big-endian signed length and a msgpack payload: the same framing as
 `multiprocessing.Connection.send_bytes`, so either end of a Pipe may use either API.
-A `Channel` is an asyncio Protocol: it decodes every complete frame as it arrives and hands
-the message to a callback, with no task or coroutine per message.
+A `Channel` is an asyncio BufferedProtocol: the transport reads into its buffer, and it
+decodes every complete frame as it arrives and hands the message to a callback, with no
+task or coroutine per message.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import msgspec
 
 _HEADER = struct.Struct("!i")
 MAX_CONTROL_FRAME = 64 * 1024 * 1024
+_READ_SIZE = 256 * 1024  # the receive buffer, and the room offered to each read
+_MIN_READ = 64 * 1024  # less room than this at the end of the buffer: move or grow it
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -38,11 +41,14 @@ OnMessage = Callable[[Any], None]
 OnClose = Callable[[BaseException | None], None]
 
 
-class Channel(asyncio.Protocol):
+class Channel(asyncio.BufferedProtocol):
     """Both directions of one transport: `send()` frames out, `on_message` for each one in.
 
-    A malformed or oversized frame closes the channel; `on_close` gets the reason (None at
-    a clean end of stream).  A partial frame at the end of the stream is dropped.
+    The transport reads straight into the channel's buffer (a `BufferedProtocol`), and each
+    message is decoded from that buffer in place: a page crosses from the socket to its
+    message with one copy.  A malformed or oversized frame closes the channel; `on_close`
+    gets the reason (None at a clean end of stream).  A partial frame at the end of the
+    stream is dropped.
     """
 
     def __init__(
@@ -56,7 +62,9 @@ class Channel(asyncio.Protocol):
         self._on_message = on_message
         self._on_close = on_close
         self._max_frame = max_frame
-        self._buffer = bytearray()
+        self._buffer = bytearray(_READ_SIZE)
+        self._start = 0  # the unread data is self._buffer[self._start:self._end]
+        self._end = 0
         self._error: BaseException | None = None
         self._paused: asyncio.Future[None] | None = None
         self._outbox: list[bytes] = []
@@ -66,27 +74,66 @@ class Channel(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Room at the end of the buffer for the transport to read into."""
+        buffer, start, end = self._buffer, self._start, self._end
+        free = len(buffer) - end
+        if free < _MIN_READ:
+            need = end - start + _MIN_READ
+            if end - start >= 4:  # a frame is in progress: make room for all of it
+                (size,) = _HEADER.unpack_from(buffer, start)
+                if 0 <= size <= self._max_frame:
+                    need = max(need, 4 + size)
+            if need <= len(buffer):
+                buffer[: end - start] = buffer[start:end]  # same size: no resize, just a move
+            else:
+                # A new buffer, never a resize: a view of the old one may still be alive.
+                fresh = bytearray(need)
+                fresh[: end - start] = buffer[start:end]
+                self._buffer = buffer = fresh
+            self._start, self._end = 0, end - start
+            end = end - start
+        return memoryview(buffer)[end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Decode every complete frame that arrived; hand each message on."""
         buffer = self._buffer
-        buffer += data
-        offset, size_all = 0, len(buffer)
+        end = self._end = self._end + nbytes
+        offset = self._start
         with memoryview(buffer) as view:
-            while size_all - offset >= 4 and self._error is None:
+            while end - offset >= 4 and self._error is None:
                 (size,) = _HEADER.unpack_from(buffer, offset)
                 if size < 0 or size > self._max_frame:
                     self.abort(FrameTooLarge(f"frame of {size} bytes exceeds {self._max_frame}"))
                     break
-                end = offset + 4 + size
-                if end > size_all:
+                stop = offset + 4 + size
+                if stop > end:
                     break
                 try:
-                    message = self._decoder.decode(view[offset + 4 : end])
+                    message = self._decoder.decode(view[offset + 4 : stop])
                 except msgspec.DecodeError as exc:
                     self.abort(exc)
                     break
-                offset = end
+                offset = stop
                 self._on_message(message)
-        del buffer[:offset]
+        if offset == end:
+            # Everything read was decoded: start again at the front, and give back a buffer
+            # that grew for one large frame.
+            self._start = self._end = 0
+            if len(self._buffer) > _READ_SIZE:
+                self._buffer = bytearray(_READ_SIZE)
+        else:
+            self._start = offset
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes by hand (tests, and transports without buffered reads)."""
+        while data:
+            room = self.get_buffer(len(data))
+            chunk = data[: len(room)]
+            room[: len(chunk)] = chunk
+            room.release()
+            data = data[len(chunk) :]
+            self.buffer_updated(len(chunk))
 
     def abort(self, error: BaseException) -> None:
         """Close the channel because of `error` (reported to on_close)."""

@@ -9,6 +9,7 @@ import inspect
 import ipaddress
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -83,25 +84,61 @@ def run(args: DownloaderArgs) -> None:
     run_loop(Downloader(args).main)
 
 
+class PageSender(Channel):
+    """A downloader's connection to one parser: the pages of one loop turn leave in one write.
+
+    Pages that cannot be written (the connection closed before the turn ended) are
+    reported to `on_unsent`, so the scheduler retries them.
+    """
+
+    def __init__(self, on_unsent: Callable[[list[Fetch], str], None]) -> None:
+        super().__init__(Hello, self._unexpected)  # the parser never writes back
+        self.on_unsent = on_unsent
+        self.fetches: list[Fetch] = []
+
+    def send_page(self, fetch: Fetch, frame: bytes) -> None:
+        self.fetches.append(fetch)
+        self.send_raw(frame)
+
+    def _flush(self) -> None:
+        fetches, self.fetches = self.fetches, []
+        if self.transport is None or self.transport.is_closing():
+            self._outbox = []
+            if fetches:
+                self.on_unsent(fetches, "connection closed")
+            return
+        super()._flush()
+
+    async def writable(self) -> None:
+        """Wait while the socket is backed up (the parser is slower than the fetches)."""
+        if self._paused is not None:
+            await self._paused
+
+    def _unexpected(self, message: Any) -> None:
+        self.abort(ConnectionError(f"parser sent {type(message).__name__}"))
+
+
 class ParserLink:
     """The connection to one parser's socket, opened on first use."""
 
-    def __init__(self, address: ParserAddress) -> None:
+    def __init__(self, address: ParserAddress, on_unsent: Callable[[list[Fetch], str], None]):
         self.address = address
-        self._writer: asyncio.StreamWriter | None = None
+        self.on_unsent = on_unsent
+        self._sender: PageSender | None = None
         self._lock = asyncio.Lock()
 
-    async def writer(self) -> asyncio.StreamWriter:
+    async def sender(self) -> PageSender:
         async with self._lock:
-            if self._writer is None or self._writer.is_closing():
-                _reader, writer = await connect(self.address.path, self.address.port)
-                writer.write(encode(Hello(self.address.token)))
-                self._writer = writer
-            return self._writer
+            if self._sender is None or self._sender.is_closing():
+                self._sender = await connect(
+                    self.address.path, self.address.port, lambda: PageSender(self.on_unsent)
+                )
+                self._sender.send(Hello(self.address.token))
+            return self._sender
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._sender is not None:
+            self._sender.close()
 
 
 class Downloader:
@@ -174,7 +211,7 @@ class Downloader:
                 old = self.parsers.pop(slot, None)
                 if old is not None:
                     old.close()
-                self.parsers[slot] = ParserLink(message)
+                self.parsers[slot] = ParserLink(message, self._unsent)
             case Stop():
                 self._on_close(None)
 
@@ -316,28 +353,33 @@ class Downloader:
         return request.url, request.method, dict(request.headers), body or b""
 
     async def _hand(self, fetch: Fetch, page: Page) -> None:
-        """Write the page whole to its parser's socket, then tell the scheduler."""
+        """Queue the page for its parser's socket; it is written, whole, when this turn of
+        the event loop ends, together with the other pages fetched in the same turn."""
         link = self.parsers.get(fetch.parser)
         if link is None:
             self._fail(fetch, f"parser {fetch.parser} has no address", "parser", retryable=True)
             return
         frame = encode(page)
         try:
-            writer = await link.writer()
+            sender = await link.sender()
             if enabled("downloader.mid_frame"):
                 half = len(frame) // 2
-                writer.write(frame[:half])
-                await writer.drain()
+                sender.send_raw(frame[:half])
+                await sender.drain()
                 failpoint("downloader.mid_frame", page.url)
                 frame = frame[half:]
-            writer.write(frame)
-            await writer.drain()
         except (OSError, ConnectionError) as exc:
             link.close()
             self._fail(fetch, f"parser {fetch.parser} unreachable: {exc}", "parser", retryable=True)
             return
+        sender.send_page(fetch, frame)
+        await sender.writable()
         self.counters.add(PAGES)
         self.counters.add(BYTES, len(page.body))
+
+    def _unsent(self, fetches: list[Fetch], reason: str) -> None:
+        for fetch in fetches:
+            self._fail(fetch, f"parser {fetch.parser} unreachable: {reason}", "parser", True)
 
     def _fail(self, fetch: Fetch, reason: str, kind: str, retryable: bool, status: int = 0) -> None:
         self.out.send(FetchFailed(fetch.lease, reason, kind, retryable, status))

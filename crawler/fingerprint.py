@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NOTHING: frozenset[str] = frozenset()
+# An http(s) URL that urlsplit would take apart the same way: a plain host, a port in
+# range, and no path parameters, white space or control characters anywhere before the
+# fragment.
+_PLAIN_URL = re.compile(
+    r"(?i:(https?))://([A-Za-z0-9.\-]+)"
+    r"(?::(0*(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])))?"
+    r"(/[^?#;\s\x00-\x1f\x7f]*)?"
+    r"(?:\?([^#\s\x00-\x1f\x7f]*))?"
+    r"(?:#[^\t\r\n]*)?\Z"
+)
 
 
 def strip_set(names: Iterable[str]) -> frozenset[str]:
@@ -21,6 +32,23 @@ def canonical_url(url: str, strip: frozenset[str] = _NOTHING) -> str:
     Query parameters named in `strip` (lower case, see `strip_set`) are dropped, and so are
     path parameters like `;jsessionid=...`: session ids that would make one page many URLs.
     """
+    match = _PLAIN_URL.match(url)
+    if match is None:
+        return _canonical_parsed(url, strip)
+    # A plain URL: split by the regex, with what urlsplit would give (see the tests).
+    scheme, host, port, path, query = match.groups()
+    scheme, host = scheme.lower(), host.lower()
+    if port is not None and int(port) != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{int(port)}"
+    if query:
+        query = _canonical_query(query, strip)
+        if query:
+            return f"{scheme}://{host}{path or '/'}?{query}"
+    return f"{scheme}://{host}{path or '/'}"
+
+
+def _canonical_parsed(url: str, strip: frozenset[str]) -> str:
+    """`canonical_url` for any URL, through urlsplit."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -31,16 +59,21 @@ def canonical_url(url: str, strip: frozenset[str] = _NOTHING) -> str:
     if parts.username is not None:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"
+    path = parts.path
+    if strip and ";" in path:
+        path = _strip_path_params(path, strip)
+    query = _canonical_query(parts.query, strip)
+    return urlunsplit((scheme, netloc, path or "/", query, ""))
+
+
+def _canonical_query(query: str, strip: frozenset[str]) -> str:
+    """The query's pairs sorted (and those named in `strip` dropped), re-encoded."""
     # surrogateescape: bytes that are not UTF-8 (`%FF`) survive the round trip instead of
     # all turning into U+FFFD, which would make different URLs equal.
-    pairs = parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
-    path = parts.path
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
     if strip:
         pairs = [pair for pair in pairs if pair[0].lower() not in strip]
-        if ";" in path:
-            path = _strip_path_params(path, strip)
-    query = urlencode(sorted(pairs), errors="surrogateescape")
-    return urlunsplit((scheme, netloc, path or "/", query, ""))
+    return urlencode(sorted(pairs), errors="surrogateescape")
 
 
 def _strip_path_params(path: str, strip: frozenset[str]) -> str:
@@ -60,9 +93,17 @@ def fingerprint(method: str, url: str, body: bytes = b"", strip: frozenset[str] 
 
     `strip`: query and path parameters left out of the URL (see `canonical_url`).
     """
-    digest = hashlib.blake2b(digest_size=8)
     # Each field is length-prefixed, so no URL can pass for another URL plus a body.
-    for part in (method.upper().encode(), canonical_url(url, strip).encode(), body):
-        digest.update(len(part).to_bytes(8, "little"))
-        digest.update(part)
-    return int.from_bytes(digest.digest(), "little") or 1
+    method_bytes = method.upper().encode()
+    url_bytes = canonical_url(url, strip).encode()
+    data = b"".join(
+        (
+            len(method_bytes).to_bytes(8, "little"),
+            method_bytes,
+            len(url_bytes).to_bytes(8, "little"),
+            url_bytes,
+            len(body).to_bytes(8, "little"),
+            body,
+        )
+    )
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1

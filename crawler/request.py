@@ -60,7 +60,9 @@ class Request:
 
 # Plain http(s) URLs (the vast majority) pass this one regex; the rest get the full checks.
 _PLAIN_URL = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(?::[1-9][0-9]{0,3})?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?\Z"
+    r"https?://[A-Za-z0-9.\-]+"
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(?:[/?#][^\x00-\x20\x7f-\x9f]*)?\Z"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PLAIN_METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
-from urllib.parse import urljoin
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from parsel import Selector, SelectorList
@@ -19,6 +18,7 @@ from w3lib.encoding import (
 
 from crawler.errors import NotTextError
 from crawler.request import Callback, Request
+from crawler.urljoin import Joiner
 
 
 class Response:
@@ -41,6 +41,7 @@ class Response:
         self._encoding: str | None = None
         self._selector: Selector | None = None
         self._lexbor: Any = None
+        self._joiner: Joiner | None = None
         self._not_text: str | None = None  # why the body is not text; "" if it is
         # What went wrong finding the charset (e.g. a declared one that does not decode the
         # body); set when the body is decoded (by .text, .encoding or a selector), else None.
@@ -101,11 +102,14 @@ class Response:
             else:
                 self._decode()
                 utf8 = self._utf8
+            kind = _selector_type(self.headers.get("Content-Type"))
             if utf8 and self.body:
                 # lxml parses the bytes itself: no str to build and encode back (~10%).
-                self._selector = Selector(body=self.body, encoding="utf-8", base_url=self.url)
+                self._selector = Selector(
+                    body=self.body, encoding="utf-8", base_url=self.url, type=kind
+                )
             else:
-                self._selector = Selector(text=self.text, base_url=self.url)
+                self._selector = Selector(text=self.text, base_url=self.url, type=kind)
         return self._selector
 
     def _is_declared_utf8(self) -> bool:
@@ -145,8 +149,10 @@ class Response:
         return self.selector.xpath(query, **namespaces)
 
     def urljoin(self, url: str) -> str:
-        """Resolve `url` against this page's URL."""
-        return urljoin(self.url, url)
+        """Resolve `url` against this page's URL (as `urllib.parse.urljoin` does)."""
+        if self._joiner is None:
+            self._joiner = Joiner(self.url)
+        return self._joiner.join(url)
 
     def follow(
         self,
@@ -192,6 +198,23 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}>"
+
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _selector_type(content_type: str | None) -> str | None:
+    """parsel's document type for a Content-Type, as Scrapy picks its response class.
+
+    HTML and XML are parsed as such; anything else is left to parsel to recognise (JSON,
+    XML or HTML), which costs a JSON parse attempt of the body.
+    """
+    media_type = _media_type(content_type)
+    if media_type in _HTML_TYPES:
+        return "html"
+    if media_type.endswith(("/xml", "+xml")):
+        return "xml"
+    return None
 
 
 def _href(url: str | Selector) -> str:

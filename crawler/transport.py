@@ -17,10 +17,12 @@ import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from crawler.errors import JobError
 
 MAX_SOCKET_PATH = 107
+P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
 def socket_dir(run_dir: Path) -> Path:
@@ -61,7 +63,7 @@ def clear_stale_socket(path: Path) -> None:
 
 
 async def listen(
-    transport: str, sock_path: Path, factory: Callable[[], asyncio.Protocol]
+    transport: str, sock_path: Path, factory: Callable[[], asyncio.BaseProtocol]
 ) -> tuple[asyncio.Server, str, int]:
     """Start a parser's server; return it with its path (unix) or port (tcp)."""
     loop = asyncio.get_running_loop()
@@ -93,20 +95,21 @@ def peer_is_us(transport: asyncio.BaseTransport) -> bool:
     return bool(uid == os.getuid())
 
 
-async def connect(path: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect a downloader to a parser."""
+async def connect(path: str, port: int, factory: Callable[[], P]) -> P:
+    """Connect a downloader to a parser; return the connection's protocol."""
+    loop = asyncio.get_running_loop()
     if path:
-        reader, writer = await asyncio.open_unix_connection(path, limit=2**16)
+        transport, protocol = await loop.create_unix_connection(factory, path)
     else:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
-    sock = writer.get_extra_info("socket")
+        transport, protocol = await loop.create_connection(factory, "127.0.0.1", port)
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         except OSError as exc:  # pragma: no cover - some kernels cap it
             if exc.errno != errno.EINVAL:
                 raise
-    return reader, writer
+    return protocol
 
 
 def remove_socket(path: str) -> None:

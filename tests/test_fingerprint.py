@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 
-from crawler.fingerprint import canonical_url, fingerprint
+from crawler.fingerprint import _canonical_parsed, canonical_url, fingerprint
 
 
 @pytest.mark.parametrize(
@@ -103,3 +104,68 @@ def test_fingerprint_fields_cannot_run_into_each_other() -> None:
     """A URL with a space must not pass for another URL plus a body."""
     assert fingerprint("POST", "http://e.com/x", b"y") != fingerprint("POST", "http://e.com/x y")
     assert fingerprint("GET", "http://e.com/x", b"") != fingerprint("GET", "http://e.com/x", b" ")
+
+
+_URL_PIECES = [
+    "http://",
+    "https://",
+    "HTTP://",
+    "example.com",
+    "EXAMPLE.com",
+    "a.b-c",
+    ":",
+    ":80",
+    ":443",
+    ":8080",
+    ":0080",
+    ":65535",
+    ":65536",
+    ":",
+    "/",
+    "/a",
+    "/A",
+    "?",
+    "?a=1",
+    "&b=2",
+    "&a=0",
+    "=",
+    "#",
+    "#f",
+    ";jsessionid=1",
+    ";x",
+    "%2F",
+    "%FF",
+    "+",
+    " ",
+    "\t",
+    "\n",
+    "@",
+    "u:p@",
+    "[::1]",
+    "ä",
+    "..",
+    "//",
+    "sid=3",
+    "&sid=4",
+    "~",
+]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("strip", [frozenset(), frozenset({"sid", "jsessionid"})])
+def test_the_fast_path_canonicalises_as_urlsplit_does(seed: int, strip: frozenset[str]) -> None:
+    rng = random.Random(seed)
+    for _ in range(20_000):
+        url = rng.choice(["http://", "https://", "HTTPS://"]) + rng.choice(
+            ["example.com", "Example.COM", "127.0.0.1", "a-b.c"]
+        )
+        url += "".join(rng.choice(_URL_PIECES) for _ in range(rng.randint(0, 6)))
+        try:
+            expected: object = _canonical_parsed(url, strip)
+        except ValueError as exc:
+            expected = type(exc)
+        try:
+            got: object = canonical_url(url, strip)
+        except ValueError as exc:
+            got = type(exc)
+        assert got == expected, url
