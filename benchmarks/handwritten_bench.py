@@ -4,7 +4,7 @@ No framework: `concurrency` worker tasks share one queue, one `set` of seen URLs
 buffered output file. This is the "what one Python process can do" baseline of the benchmark.
 
     python benchmarks/handwritten_bench.py --base-url URL --output FILE \
-        [--concurrency 64] [--parser parsel|selectolax]
+        [--concurrency 64] [--parser parsel|selectolax|none]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--parser", choices=("parsel", "selectolax"), default="parsel")
+    parser.add_argument("--parser", choices=("parsel", "selectolax", "none"), default="parsel")
     return parser.parse_args()
 
 
@@ -83,6 +83,13 @@ def extract_selectolax(body: bytes, url: str, kind: str) -> tuple[dict[str, str]
     if kind == INDEX:
         links += [(href, LISTING) for href in _hrefs(tree, "a.start")]
     return None, links
+
+
+def extract_links_only(body: bytes, url: str, kind: str) -> tuple[dict[str, str] | None, Links]:
+    """Fetching only: product pages are not parsed (their item is the URL alone)."""
+    if kind == PRODUCT:
+        return {"url": url}, []
+    return extract_parsel(body, url, kind)
 
 
 class Crawler:
@@ -137,7 +144,11 @@ class Crawler:
 
 
 async def crawl(args: argparse.Namespace) -> int:
-    extract = extract_selectolax if args.parser == "selectolax" else extract_parsel
+    extract = {
+        "parsel": extract_parsel,
+        "selectolax": extract_selectolax,
+        "none": extract_links_only,
+    }[args.parser]
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--python", default=sys.executable, help="interpreter for --compare")
     bench.add_argument("--no-fast", action="store_true", help="skip the selectolax runs")
     bench.add_argument("--no-chain", action="store_true", help="skip the latency chain")
+    bench.add_argument(
+        "--no-overhead",
+        action="store_true",
+        help="skip the fetch-only runs that measure the framework's own CPU cost",
+    )
     bench.add_argument("--json", type=Path, help="write every run to this JSON file")
     bench.add_argument(
         "--journal-cost",
@@ -157,6 +162,7 @@ def _bench(args: argparse.Namespace, root: Path) -> int:
         python=args.python,
         fast=not args.no_fast,
         chain=not args.no_chain,
+        overhead=not args.no_overhead,
         json_path=args.json,
         journal_cost=args.journal_cost,
     )

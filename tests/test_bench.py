@@ -28,6 +28,7 @@ def test_bench_crawls_a_tiny_site_correctly(tmp_path: Path) -> None:
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ours         1x2" in result.stdout and "WRONG" not in result.stdout
+    assert "ours-fetch   1x1" in result.stdout
     assert "chain round trip, ours" in result.stdout
     assert (tmp_path / "runs.json").exists()
 

@@ -59,3 +59,12 @@ class FastBenchSpider(BenchSpider):
     def _links(self, response: Response, css: str, callback: Any) -> list[Request]:
         hrefs = [node.attributes.get("href") for node in response.lexbor.css(css)]
         return response.follow_all([h for h in hrefs if h], callback=callback)
+
+
+class FetchBenchSpider(BenchSpider):
+    """Fetching only: product pages are not parsed (measures the framework's own cost)."""
+
+    name = "bench_fetch"
+
+    def parse_product(self, response: Response) -> dict[str, Any]:
+        return {"url": response.url}

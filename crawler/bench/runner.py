@@ -22,6 +22,8 @@ COMPETITORS = {
     "handwritten": "handwritten_bench.py",
 }
 _SPIDERS = Path(__file__).with_name("bench_spiders.py")
+_OUR_NAMES = {"bench": "ours", "bench_fast": "ours-fast", "bench_fetch": "ours-fetch"}
+_THEIR_SUFFIXES = {"parsel": "", "selectolax": "-fast", "none": "-fetch"}
 
 
 @dataclass
@@ -36,6 +38,7 @@ class BenchOptions:
     chain: bool = True
     json_path: Path | None = None
     journal_cost: bool = False
+    overhead: bool = True  # also crawl without parsing product pages (ours-fetch)
 
 
 def parse_processes(text: str) -> tuple[tuple[int, int], ...]:
@@ -116,14 +119,18 @@ def _jobs(
     for spider in spiders:
         for downloaders, parsers in options.processes:
             jobs.append(_ours(project, spider, downloaders, parsers, base_url, pages, expected))
+    if options.overhead:
+        jobs.append(_ours(project, "bench_fetch", 1, 1, base_url, pages, expected))
     if options.compare:
         folder = options.root / "benchmarks"
         for name, script in COMPETITORS.items():
             if not (folder / script).exists():
                 raise UsageError(f"--compare needs {folder / script}")
-            for parser in ["parsel"] + (
-                ["selectolax"] if name == "handwritten" and options.fast else []
-            ):
+            kinds = ["parsel"]
+            if name == "handwritten":
+                kinds += ["selectolax"] if options.fast else []
+                kinds += ["none"] if options.overhead else []
+            for parser in kinds:
                 jobs.append(
                     _theirs(
                         options.python,
@@ -179,8 +186,7 @@ def _ours(
         wall, cpu, rss, code = run_measured(command, project, project / "bench.log")
         items = project / "output" / spider / "latest" / "items.jsonl"
         correct = code == 0 and (journal_stub or _items_match(items, expected))
-        name = "ours" if spider == "bench" else "ours-fast"
-        name += "-nojournal" if journal_stub else ""
+        name = _OUR_NAMES[spider] + ("-nojournal" if journal_stub else "")
         return Run(name, f"{downloaders}x{parsers}", wall, cpu, rss, pages, correct, code)
 
     return job
@@ -211,17 +217,23 @@ def _theirs(
         ]
         wall, cpu, rss, code = run_measured(command, workdir, workdir / f"{name}.log")
         correct = code == 0 and _items_match(output, expected)
-        label = name if parser == "parsel" else f"{name}-fast"
+        label = name + _THEIR_SUFFIXES[parser]
         return Run(label, "1", wall, cpu, rss, pages, correct, code)
 
     return job
 
 
 def _items_match(path: Path, expected: set[str]) -> bool:
+    """Whether the items are exactly the site's; items with only a URL (fetching only) are
+    checked against the expected URLs."""
     if not path.exists():
         return False
     lines = path.read_text().splitlines()
-    found = {json.dumps(json.loads(line), sort_keys=True) for line in lines}
+    items = [json.loads(line) for line in lines]
+    if items and all(set(item) == {"url"} for item in items):
+        urls = {json.loads(record)["url"] for record in expected}
+        return len(items) == len(urls) and {item["url"] for item in items} == urls
+    found = {json.dumps(item, sort_keys=True) for item in items}
     return len(lines) == len(expected) and found == expected
 
 
@@ -288,6 +300,16 @@ def _report(runs: list[Run], chain: dict[str, float]) -> None:
         for other in ("scrapy", "crawlee", "handwritten", "handwritten-fast"):
             if ours in medians and other in medians and medians[other]:
                 print(f"{ours} (best) / {other}: {medians[ours] / medians[other]:.2f}x")
+    cpu_ms = {
+        crawler: statistics.median(r.cpu_ms_per_page for r in group)
+        for (crawler, _), group in groups.items()
+    }
+    if "ours-fetch" in cpu_ms and "handwritten-fetch" in cpu_ms:
+        fetch_ours, fetch_theirs = cpu_ms["ours-fetch"], cpu_ms["handwritten-fetch"]
+        print(
+            f"framework overhead, fetching only: {fetch_ours - fetch_theirs:.3f} ms CPU/page "
+            f"(ours-fetch 1x1 {fetch_ours:.3f}, handwritten-fetch {fetch_theirs:.3f})"
+        )
     for name, ms in chain.items():
         print(f"chain round trip, {name}: {ms:.2f} ms per hop")
     if "ours" in chain and "handwritten" in chain:
