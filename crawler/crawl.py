@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,11 @@ from typing import Any
 from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
 from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
-from crawler.frontier import fingerprint_of
 from crawler.journal import (
-    Closed,
-    Done,
-    Failed,
     Header,
     JournalWriter,
-    Record,
-    Requeued,
-    Seeded,
-    Skipped,
 )
-from crawler.messages import RequestSpec
+from crawler.replay import Replayed, replay
 from crawler.scheduler import (
     EXIT_FATAL,
     EXIT_OK,
@@ -42,7 +33,6 @@ from crawler.scheduler import (
     check_start_urls,
 )
 from crawler.scope import Scope
-from crawler.seen import FingerprintSet
 from crawler.settings import Settings
 from crawler.spider import Spider, SpiderRef, find
 from crawler.stats import CrawlStats
@@ -143,51 +133,6 @@ def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> s
     return json.dumps({"spider": ref.name, "args": args, "settings": scope}, sort_keys=True)
 
 
-@dataclass
-class Replayed:
-    """What a journal says about a run: where to go on from."""
-
-    consumed: int = 0  # start requests taken so far
-    pending: list[RequestSpec] = field(default_factory=list)
-    seen: FingerprintSet = field(default_factory=FingerprintSet)
-    next_id: int = 1
-    closed: bool = False
-
-
-def replay(records: Iterable[Record], stats: CrawlStats) -> Replayed:
-    """Rebuild the run's state from its journal, streaming: only what is pending and the
-    fingerprints seen stay in memory, not every request ever admitted."""
-    pending: dict[int, RequestSpec] = {}
-    state = Replayed()
-    for record in records:
-        stats.replay(record)
-        match record:
-            case Seeded():
-                state.consumed = record.consumed
-                _admit(record.requests, pending, state)
-            case Done():
-                pending.pop(record.id, None)
-                _admit(record.requests, pending, state)
-            case Failed() | Skipped():
-                pending.pop(record.id, None)
-            case Requeued() if record.id in pending:
-                pending[record.id].attempts = record.attempts
-                pending[record.id].crashes = record.crashes
-            case Closed():
-                state.closed = True
-    state.pending = list(pending.values())
-    return state
-
-
-def _admit(requests: list[RequestSpec], pending: dict[int, RequestSpec], state: Replayed) -> None:
-    for request in requests:
-        pending[request.id] = request
-        if not request.dont_filter:
-            state.seen.add(request.fingerprint or fingerprint_of(request))
-        if request.id >= state.next_id:
-            state.next_id = request.id + 1
-
-
 def open_journal(
     run: runfolder.RunFolder, digest: str, fresh_header: Header, stats: CrawlStats
 ) -> tuple[Replayed, JournalWriter]:
@@ -209,7 +154,8 @@ def open_journal(
             f"arguments ({_difference(header.config, digest)}); resume it with the same ones, "
             "or start a new run with --fresh"
         )
-    state = replay(records, stats)
+    # The pending requests are read in a second pass, up to where this one ended.
+    state = replay(records, stats, lambda: journal.Reader(run.journal, limit=reader.valid))
     torn = run.journal.stat().st_size - reader.valid
     if torn:
         logger.warning("journal: cut a torn record of %d bytes at its end", torn)
@@ -270,7 +216,7 @@ def _run_locked(
     state, writer = open_journal(run, digest, Header(journal.VERSION, ref.name, digest), stats)
     if run.resumed:
         logger.info(
-            "resuming %s: %d pages done, %d pending", run.path, stats.pages, len(state.pending)
+            "resuming %s: %d pages done, %d pending", run.path, stats.pages, state.pending_count
         )
     else:
         logger.info("crawling %s into %s", ref.name, run.path)

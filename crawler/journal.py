@@ -111,14 +111,16 @@ class Reader:
     """Iterates over a journal's intact records, reading it in chunks (bounded memory).
 
     After the iteration, `valid` is the byte length the records occupy: what follows is a
-    torn tail (a crash mid-write) to cut off.  Damage anywhere else raises
+    torn tail (a crash mid-write) to cut off.  With `limit`, records from that byte on are
+    not read.  Damage anywhere else raises
     JournalCorruptError.
     """
 
     CHUNK = 1 << 20
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limit: int | None = None) -> None:
         self.path = path
+        self.limit = limit  # read no further than this byte (records appended since)
         self.valid = 0
 
     def __repr__(self) -> str:
@@ -128,6 +130,8 @@ class Reader:
         path = self.path
         with open(path, "rb") as file:
             size_all = os.fstat(file.fileno()).st_size
+            if self.limit is not None:
+                size_all = min(size_all, self.limit)
             data = b""
             offset = 0  # of `data[0]` in the file
             position = 0  # within `data`

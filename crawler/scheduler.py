@@ -17,7 +17,7 @@ import secrets
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,7 @@ class CrawlPlan:
     settings: Settings
     run: RunFolder
     start_consumed: int
-    pending: list[RequestSpec]
+    pending: Iterable[RequestSpec]  # the requests still to do (streamed from the journal)
     seen: FingerprintSet  # fingerprints of every request admitted in earlier sessions
     next_id: int
     stats: CrawlStats

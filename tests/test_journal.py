@@ -479,8 +479,8 @@ def test_the_reader_streams_records_across_chunk_boundaries(
         list(Reader(path))
 
 
-def test_replay_keeps_only_pending_requests_and_seen_fingerprints() -> None:
-    from crawler.crawl import replay
+def test_replay_keeps_only_seen_fingerprints_and_reads_pending_requests_again() -> None:
+    from crawler.replay import replay
     from crawler.stats import CrawlStats
 
     start = RequestSpec("http://a.com/", id=1, fingerprint=11)
@@ -492,7 +492,70 @@ def test_replay_keeps_only_pending_requests_and_seen_fingerprints() -> None:
         Done(1, 200, "p", 0, 10, 1, [again, free]),
         Requeued(7, 1, 0),
     ]
-    state = replay(iter(records), CrawlStats())
-    assert [r.id for r in state.pending] == [7, 3] and state.pending[0].attempts == 1
+    passes: list[int] = []
+
+    def again() -> list[Any]:
+        passes.append(1)
+        return records
+
+    state = replay(iter(records), CrawlStats(), again)
+    assert passes == [] and state.pending_count == 2  # nothing read again yet
+    pending = list(state.pending)
+    assert [r.id for r in pending] == [7, 3] and pending[0].attempts == 1 and passes == [1]
     assert state.next_id == 8 and state.consumed == 1 and not state.closed
     assert 11 in state.seen and len(state.seen) == 2  # dont_filter is never "seen"
+
+
+def test_an_id_set_is_a_bitmap_that_grows() -> None:
+    from crawler.replay import IdSet
+
+    ids = IdSet()
+    assert ids.add(5) and not ids.add(5) and 5 in ids and 6 not in ids
+    assert ids.add(10_000_000) and 10_000_000 in ids and 9_999_999 not in ids
+    assert len(ids) == 2 and 10**9 not in ids
+
+
+def test_a_reader_with_a_limit_stops_there(tmp_path: Path) -> None:
+    path = tmp_path / "journal"
+    writer = JournalWriter(path)
+    writer.append(Header(VERSION, "demo", "{}"))
+    writer.append(Seeded(1, [RequestSpec("http://a.com/", id=1)]))
+    writer.flush()
+    limit = path.stat().st_size
+    writer.append(Seeded(2, [RequestSpec("http://a.com/2", id=2)]))
+    writer.flush()
+    assert len(list(Reader(path))) == 3
+    reader = Reader(path, limit=limit)
+    assert len(list(reader)) == 2 and reader.valid == limit
+
+
+def test_replay_of_many_pending_requests_holds_none_of_them(tmp_path: Path) -> None:
+    """The first pass keeps fingerprints and a bitmap; pending requests are read again."""
+    import tracemalloc
+
+    from crawler.replay import replay
+    from crawler.stats import CrawlStats
+
+    path = tmp_path / "journal"
+    writer = JournalWriter(path)
+    writer.append(Header(VERSION, "demo", "{}"))
+    count = 50_000
+    for batch in range(0, count, 1000):
+        specs = [
+            RequestSpec(f"http://a.com/page/{i}?q={'x' * 100}", id=i + 1, fingerprint=i + 1)
+            for i in range(batch, batch + 1000)
+        ]
+        writer.append(Seeded(batch + 1000, specs))
+    writer.append(Done(1, 200, "p", 0, 10, 1, []))
+    writer.flush()
+    records = iter(Reader(path))
+    next(records)
+    tracemalloc.start()
+    try:
+        state = replay(records, CrawlStats(), lambda: Reader(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert state.pending_count == count - 1
+    assert peak < 6 * 2**20  # the requests themselves would take about 36 MB
+    assert sum(1 for _ in state.pending) == count - 1
