@@ -442,7 +442,7 @@ def test_bad_custom_settings(custom: dict[object, object], fragment: str) -> Non
 
 @pytest.mark.parametrize(
     ("cores", "downloaders", "parsers"),
-    [(None, 1, 2), (1, 1, 1), (2, 1, 2), (4, 1, 4), (8, 2, 8), (16, 4, 16), (64, 16, 64)],
+    [(None, 2, 2), (1, 1, 1), (2, 2, 2), (4, 2, 4), (8, 2, 8), (16, 4, 16), (64, 16, 64)],
 )
 def test_auto_process_counts(
     monkeypatch: pytest.MonkeyPatch, cores: int | None, downloaders: int, parsers: int
