@@ -80,10 +80,10 @@ class Channel(asyncio.BufferedProtocol):
         free = len(buffer) - end
         if free < _MIN_READ:
             need = end - start + _MIN_READ
-            if end - start >= 4:  # a frame is in progress: make room for all of it
-                (size,) = _HEADER.unpack_from(buffer, start)
+            if end - start >= 4:  # a frame is in progress: make room for it, doubling at most
+                (size,) = _HEADER.unpack_from(buffer, start)  # (a peer's claim is not trusted)
                 if 0 <= size <= self._max_frame:
-                    need = max(need, 4 + size)
+                    need = max(need, min(4 + size, 2 * len(buffer)))
             if need <= len(buffer):
                 buffer[: end - start] = buffer[start:end]  # same size: no resize, just a move
             else:

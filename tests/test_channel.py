@@ -128,3 +128,10 @@ async def test_messages_sent_in_one_turn_leave_in_one_write() -> None:
     assert len(writes) == 1
     sender.close()
     receiver.close()
+
+
+async def test_a_frame_announced_but_not_sent_does_not_reserve_its_size() -> None:
+    channel, got, _ = _collecting(max_frame=64 * 2**20)
+    channel.data_received((60 * 2**20).to_bytes(4, "big") + bytes(300_000))
+    assert got == []
+    assert len(channel._buffer) <= 2 * 2**20  # grows with what arrives, not with the claim
