@@ -54,6 +54,10 @@ async def read_body(
             raise BodyError(f"body of {length} bytes exceeds max_body_size {max_body_size}")
         codings = content_codings(response.headers.getall("Content-Encoding", ()))
         if not codings:
+            if length is not None:
+                # aiohttp reads no further than Content-Length (already within the limit),
+                # and raises ClientPayloadError if the body ends early.
+                return await response.content.read()
             return await _read_identity(response, max_body_size)
         return await _read_decoded(response, codings, max_body_size, max_decompressed_size)
     except BodyError:

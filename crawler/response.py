@@ -34,7 +34,13 @@ class Response:
     ) -> None:
         self.url = url
         self.status = status
-        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers))
+        # Built on first use: most callbacks never look at the headers.
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._raw_headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+        if isinstance(headers, list | tuple):
+            self._raw_headers = headers
+        else:
+            self._raw_headers = list(headers)
         self.body = body
         self.request = request
         self._text: str | None = None
@@ -49,6 +55,23 @@ class Response:
         self._utf8 = False  # the text is the body's strict UTF-8 decoding
 
     @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The response headers (case-insensitive, repeated ones kept)."""
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(CIMultiDict(self._raw_headers))
+        return self._headers
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type header, if any."""
+        if self._headers is not None:
+            return self._headers.get("Content-Type")
+        for name, value in self._raw_headers:
+            if len(name) == 12 and name.lower() == "content-type":
+                return value
+        return None
+
+    @property
     def meta(self) -> dict[str, Any]:
         """The `meta` of the request this page answers."""
         return self.request.meta
@@ -57,7 +80,7 @@ class Response:
     def is_text(self) -> bool:
         """Whether the body is text: not an image, PDF, octet-stream or binary-looking body."""
         if self._not_text is None:
-            self._not_text = non_text_reason(self.headers.get("Content-Type"), self.body) or ""
+            self._not_text = non_text_reason(self.content_type, self.body) or ""
         return not self._not_text
 
     @property
@@ -77,7 +100,7 @@ class Response:
     def _decode(self) -> None:
         if self._text is None:
             self._require_text()
-            decoded = decode_body(self.body, self.headers.get("Content-Type"))
+            decoded = decode_body(self.body, self.content_type)
             self._text, self._encoding = decoded.text, decoded.encoding
             self.encoding_warning, self._utf8 = decoded.warning, decoded.utf8
 
@@ -102,7 +125,7 @@ class Response:
             else:
                 self._decode()
                 utf8 = self._utf8
-            kind = _selector_type(self.headers.get("Content-Type"))
+            kind = _selector_type(self.content_type)
             if utf8 and self.body:
                 # lxml parses the bytes itself: no str to build and encode back (~10%).
                 self._selector = Selector(
@@ -117,7 +140,7 @@ class Response:
         body = self.body
         if not body.isascii():
             return False  # _decode() checks it, once, and keeps the text
-        content_type = self.headers.get("Content-Type", "")
+        content_type = self.content_type or ""
         declared = http_content_type_encoding(content_type) if "charset" in content_type else None
         declared = declared or html_body_declared_encoding(body)
         return declared == "utf-8"

@@ -214,3 +214,22 @@ class S(Spider):
     assert stats["statuses"] == {"200": 1, "404": 1}
     assert stats["failures"] == {"HTTP 404": 1}
     assert json.loads((project.run_dir("s") / "errors.jsonl").read_text())["status"] == 404
+
+
+def test_response_headers_are_built_on_first_use_and_content_type_reads_the_raw_ones() -> None:
+    from crawler.request import Request
+    from crawler.response import Response
+
+    raw = [
+        ("content-TYPE", "text/html; charset=utf-8"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+    ]
+    response = Response("http://a.com/", 200, raw, b"<h1>x</h1>", Request("http://a.com/"))
+    assert response.content_type == "text/html; charset=utf-8"
+    assert response._headers is None
+    assert response.headers.getall("Set-Cookie") == ["a=1", "b=2"]
+    assert response.content_type == "text/html; charset=utf-8"
+    gen = Response("http://a.com/", 200, (h for h in raw), b"", Request("http://a.com/"))
+    assert gen.content_type == gen.headers["Content-Type"]
+    assert Response("http://a.com/", 200, [], b"", Request("http://a.com/")).content_type is None
