@@ -111,9 +111,8 @@ class Reader:
     """Iterates over a journal's intact records, reading it in chunks (bounded memory).
 
     After the iteration, `valid` is the byte length the records occupy: what follows is a
-    torn tail (a crash mid-write) to cut off.  With `limit`, records from that byte on are
-    not read.  Damage anywhere else raises
-    JournalCorruptError.
+    torn tail (a crash mid-write) to cut off.  Damage anywhere else raises
+    JournalCorruptError.  With `limit`, nothing from that byte on is read.
     """
 
     CHUNK = 1 << 20

@@ -173,7 +173,7 @@ class Response:
 
     def urljoin(self, url: str) -> str:
         """Resolve `url` against this page's URL (as `urllib.parse.urljoin` does)."""
-        if self._joiner is None:
+        if self._joiner is None or self._joiner.base != self.url:
             self._joiner = Joiner(self.url)
         return self._joiner.join(url)
 

@@ -22,7 +22,7 @@ from typing import TypeVar
 from crawler.errors import JobError
 
 MAX_SOCKET_PATH = 107
-P = TypeVar("P", bound=asyncio.BaseProtocol)
+_Protocol = TypeVar("_Protocol", bound=asyncio.BaseProtocol)
 
 
 def socket_dir(run_dir: Path) -> Path:
@@ -95,7 +95,7 @@ def peer_is_us(transport: asyncio.BaseTransport) -> bool:
     return bool(uid == os.getuid())
 
 
-async def connect(path: str, port: int, factory: Callable[[], P]) -> P:
+async def connect(path: str, port: int, factory: Callable[[], _Protocol]) -> _Protocol:
     """Connect a downloader to a parser; return the connection's protocol."""
     loop = asyncio.get_running_loop()
     if path:
