@@ -26,17 +26,24 @@ def strip_set(names: Iterable[str]) -> frozenset[str]:
     return frozenset(name.lower() for name in names)
 
 
+def plain_parts(url: str) -> tuple[str, str, str | None, str | None, str | None] | None:
+    """(scheme, host, port, path, query) of a plain http(s) URL, as urlsplit would split
+    it (scheme and host as written); None for any other URL."""
+    match = _PLAIN_URL.match(url)
+    return None if match is None else match.groups()  # type: ignore[return-value]
+
+
 def canonical_url(url: str, strip: frozenset[str] = _NOTHING) -> str:
     """Return `url` with lower-case scheme and host, no default port, no fragment, sorted query.
 
     Query parameters named in `strip` (lower case, see `strip_set`) are dropped, and so are
     path parameters like `;jsessionid=...`: session ids that would make one page many URLs.
     """
-    match = _PLAIN_URL.match(url)
-    if match is None:
+    parts = plain_parts(url)
+    if parts is None:
         return _canonical_parsed(url, strip)
     # A plain URL: split by the regex, with what urlsplit would give (see the tests).
-    scheme, host, port, path, query = match.groups()
+    scheme, host, port, path, query = parts
     scheme, host = scheme.lower(), host.lower()
     if port is not None and int(port) != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{int(port)}"
