@@ -10,7 +10,6 @@ from pathlib import Path
 
 from crawler import __version__
 from crawler import settings as settings_module
-from crawler.crawl import CrawlRequest, main_guarded
 from crawler.errors import CrawlerError, UsageError
 from crawler.spider import discover, parse_spider_args
 
@@ -126,6 +125,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, ref in sorted(discover(root).items()):
             print(f"{name}\t{ref.module}.{ref.qualname}")
         return 0
+    # Start the fork server of the workers now: it imports the framework while this
+    # process imports it too and sets up the crawl (crawler/workers.py).
+    from crawler.workers import start_forkserver
+
+    start_forkserver()
+    from crawler.crawl import CrawlRequest, main_guarded
+
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )

@@ -58,7 +58,7 @@ from crawler.spider import Spider, SpiderRef
 from crawler.stats import CrawlStats
 from crawler.throttle import AutoThrottle
 from crawler.transport import make_socket_dir, socket_dir
-from crawler.workers import WorkerHandle, describe_exit, spawn, stop
+from crawler.workers import WorkerHandle, describe_exit, spawn, start_forkserver, stop
 
 logger = logging.getLogger("crawler")
 
@@ -661,7 +661,7 @@ class Scheduler:
                 self.settings,
                 conn,
                 self.counters_block,
-                os.getpid(),
+                start_forkserver(),  # the parent of the new worker
                 self.plan.log_level,
                 self.plan.spider if self.has_request_hooks else None,
             )
@@ -676,7 +676,7 @@ class Scheduler:
                 self.settings,
                 conn,
                 self.counters_block,
-                os.getpid(),
+                start_forkserver(),  # the parent of the new worker
                 self.plan.log_level,
                 self.plan.spider,
                 self.plan.spider_args,

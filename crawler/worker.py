@@ -20,7 +20,10 @@ HEARTBEAT_INTERVAL = 0.5
 
 
 def detach_from_terminal_signals(parent_pid: int) -> None:
-    """Die with the parent (SIGKILL on its death), and leave SIGINT/SIGTERM to the scheduler."""
+    """Die with the parent (SIGKILL on its death), and leave SIGINT/SIGTERM to the scheduler.
+
+    A worker's parent is the fork server, which exits when the scheduler dies.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from aiohttp import web
 
@@ -177,6 +178,24 @@ def test_scheduler_sigkill_leaves_no_orphans_and_resumes(
     assert keys(demo.items("demo")) == expected(site)
     assert not socket_dir(demo.run_dir("demo")).exists()
     assert not (demo.run_dir("demo") / "job" / "spill").exists()
+
+
+def test_a_killed_fork_server_takes_its_workers_and_loses_nothing(
+    demo: Project, site: str
+) -> None:
+    process = demo.start("crawl", "demo", "-a", f"base_url={site}")
+    wait_for(lambda: committed(demo) >= 10, timeout=60)
+    workers = [w["pid"] for w in demo.status("demo")["workers"]]
+    (server,) = {psutil.Process(pid).parent() for pid in workers}
+    assert server.ppid() == process.pid and "forkserver" in " ".join(server.cmdline())
+    server.kill()
+    wait_for(lambda: not any(is_alive(pid) for pid in workers), timeout=5.0)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert keys(demo.items("demo")) == expected(site)
+    assert demo.stats("demo")["worker_deaths"] == 4
+    assert worker_starts(demo, "parser") == 4 and worker_starts(demo, "downloader") == 4
+    assert "Traceback" not in err
 
 
 def test_crash_restart_loop_ends_with_the_undisturbed_output(demo: Project) -> None:
