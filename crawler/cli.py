@@ -127,9 +127,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     # Start the fork server of the workers now: it imports the framework while this
     # process imports it too and sets up the crawl (crawler/workers.py).
-    from crawler.workers import start_forkserver
+    from crawler.workers import start_forkserver, stop_forkserver
 
     start_forkserver()
+    try:
+        return _crawl(args, root)
+    finally:
+        stop_forkserver()
+
+
+def _crawl(args: argparse.Namespace, root: Path) -> int:
     from crawler.crawl import CrawlRequest, main_guarded
 
     logging.basicConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -273,3 +274,33 @@ def test_a_frontier_over_its_memory_limit_loses_nothing(project: Project, site: 
     assert keys(project.items("demo")) == keys(Catalogue(PRODUCTS).expected_items(site))
     assert project.stats("demo")["pages"] == Catalogue(PRODUCTS).page_count()
     assert not (project.run_dir("demo") / "job" / "spill").exists()
+
+
+BURNING_SPIDER = """
+    import time
+
+    from crawler import Spider
+
+    class Burning(Spider):
+        name = "burning"
+
+        def parse(self, response):
+            started = time.process_time()
+            while time.process_time() - started < 1.5:
+                pass
+            return {"url": response.url}
+"""
+
+
+def test_the_workers_cpu_time_reaches_whoever_runs_the_crawl(project: Project, site: str) -> None:
+    # The workers are reaped by the fork server; the crawl must reap the server, or
+    # `time`, getrusage and the benchmark would see the scheduler's CPU time only.
+    project.add_spider("burning", BURNING_SPIDER + f"\n        start_urls = [{site!r}]\n")
+    project.write_settings(settings(1, 1))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = project.run("crawl", "burning")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 0, result.stderr
+    assert len(project.items("burning")) == 1
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert used >= 1.5
