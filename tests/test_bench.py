@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from crawler.bench import site
+from crawler.bench.measure import run_measured
 from crawler.bench.runner import parse_processes
 
 
@@ -52,3 +53,25 @@ def test_frontier_bench_runs(tmp_path: Path) -> None:
 
 def test_process_pairs_are_parsed() -> None:
     assert parse_processes("1x1,2x3") == ((1, 1), (2, 3))
+
+
+FORKING = """
+import os, time
+shared = bytearray(os.urandom(1 << 20)) * 100  # 100 MiB, resident
+for _ in range(3):
+    if os.fork() == 0:
+        time.sleep(1.5)
+        os._exit(0)
+for _ in range(3):
+    os.wait()
+"""
+
+
+def test_peak_memory_counts_pages_shared_after_fork_once(tmp_path: Path) -> None:
+    # Forked workers share their fork server's pages: summed resident sets would count
+    # the 100 MiB four times (400 MiB), proportional set sizes count them once.
+    _wall, _cpu, peak, code = run_measured(
+        [sys.executable, "-c", FORKING], tmp_path, tmp_path / "log"
+    )
+    assert code == 0
+    assert 100 * 2**20 <= peak < 200 * 2**20

@@ -18,7 +18,7 @@ class Run:
     config: str
     wall: float
     cpu: float
-    peak_rss: int
+    peak_memory: int
     pages: int
     items_correct: bool
     returncode: int
@@ -33,10 +33,14 @@ class Run:
 
 
 def run_measured(command: list[str], cwd: Path, log: Path) -> tuple[float, float, int, int]:
-    """Run `command`; return (wall seconds, CPU seconds of it and its children, peak RSS, code).
+    """Run `command`; return (wall seconds, CPU seconds of it and its children, peak memory,
+    exit code).
 
-    CPU comes from RUSAGE_CHILDREN (every reaped descendant); memory is the sum of the
-    resident sets of the whole process tree, sampled every 50 ms.
+    CPU comes from RUSAGE_CHILDREN (every reaped descendant).  Memory is the sum over the
+    whole process tree, sampled every 50 ms, of each process's proportional set size (PSS:
+    a page shared by n processes counts 1/n in each), so that the pages that forked
+    workers share with their fork server count once; the resident set where the system
+    has no PSS.
     """
     import psutil
 
@@ -46,7 +50,7 @@ def run_measured(command: list[str], cwd: Path, log: Path) -> tuple[float, float
         process = psutil.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
         peak = 0
         while process.poll() is None:
-            peak = max(peak, _tree_rss(process))
+            peak = max(peak, _tree_memory(process))
             time.sleep(0.05)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -54,7 +58,7 @@ def run_measured(command: list[str], cwd: Path, log: Path) -> tuple[float, float
     return wall, cpu, peak, int(process.returncode)
 
 
-def _tree_rss(process: object) -> int:
+def _tree_memory(process: object) -> int:
     import psutil
 
     assert isinstance(process, psutil.Process)
@@ -64,6 +68,18 @@ def _tree_rss(process: object) -> int:
     except psutil.NoSuchProcess:
         return 0
     for member in members:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += member.memory_info().rss
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += _memory(member)
     return total
+
+
+def _memory(process: object) -> int:
+    import psutil
+
+    assert isinstance(process, psutil.Process)
+    if _HAS_PSS:
+        return int(process.memory_full_info().pss)
+    return int(process.memory_info().rss)
+
+
+_HAS_PSS = Path("/proc/self/smaps_rollup").exists()

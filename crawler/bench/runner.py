@@ -183,11 +183,11 @@ def _ours(
             "-s",
             f"processes.parsers={parsers}",
         ]
-        wall, cpu, rss, code = run_measured(command, project, project / "bench.log")
+        wall, cpu, memory, code = run_measured(command, project, project / "bench.log")
         items = project / "output" / spider / "latest" / "items.jsonl"
         correct = code == 0 and (journal_stub or _items_match(items, expected))
         name = _OUR_NAMES[spider] + ("-nojournal" if journal_stub else "")
-        return Run(name, f"{downloaders}x{parsers}", wall, cpu, rss, pages, correct, code)
+        return Run(name, f"{downloaders}x{parsers}", wall, cpu, memory, pages, correct, code)
 
     return job
 
@@ -215,10 +215,10 @@ def _theirs(
             "--parser",
             parser,
         ]
-        wall, cpu, rss, code = run_measured(command, workdir, workdir / f"{name}.log")
+        wall, cpu, memory, code = run_measured(command, workdir, workdir / f"{name}.log")
         correct = code == 0 and _items_match(output, expected)
         label = name + _THEIR_SUFFIXES[parser]
-        return Run(label, "1", wall, cpu, rss, pages, correct, code)
+        return Run(label, "1", wall, cpu, memory, pages, correct, code)
 
     return job
 
@@ -247,8 +247,12 @@ def _chain_latency(
     if options.compare and script.exists():
         crawlers["handwritten"] = _chain_theirs(options.python, script, workdir)
     for name, crawl in crawlers.items():
-        long_runs = [crawl(base_url + "chain/") for _ in range(options.repeat)]
-        short_runs = [crawl(base_url + "chain-short/") for _ in range(options.repeat)]
+        # A difference of two short wall times is noisy: at least 5 runs of each, alternated.
+        long_runs: list[float] = []
+        short_runs: list[float] = []
+        for _ in range(options.repeat if options.repeat == 1 else max(options.repeat, 5)):
+            long_runs.append(crawl(base_url + "chain/"))
+            short_runs.append(crawl(base_url + "chain-short/"))
         result[name] = 1000 * (statistics.median(long_runs) - statistics.median(short_runs)) / 900
     return result
 
@@ -289,9 +293,9 @@ def _report(runs: list[Run], chain: dict[str, float]) -> None:
     for (crawler, config), group in groups.items():
         rate = statistics.median(r.pages_per_second for r in group)
         cpu = statistics.median(r.cpu_ms_per_page for r in group)
-        rss = statistics.median(r.peak_rss for r in group) / 2**20
+        memory = statistics.median(r.peak_memory for r in group) / 2**20
         ok = "ok" if all(r.items_correct for r in group) else "WRONG"
-        print(f"{crawler:<12} {config:<6} {rate:7.0f}  {cpu:11.2f}  {rss:7.0f}  {ok}")
+        print(f"{crawler:<12} {config:<6} {rate:7.0f}  {cpu:11.2f}  {memory:7.0f}  {ok}")
         medians[crawler] = max(medians.get(crawler, 0.0), rate)
     if "ours" in medians and "ours-nojournal" in medians:
         cost = 1 - medians["ours"] / medians["ours-nojournal"]
