@@ -180,17 +180,16 @@ def test_scheduler_sigkill_leaves_no_orphans_and_resumes(
     assert not (demo.run_dir("demo") / "job" / "spill").exists()
 
 
-def test_a_killed_fork_server_takes_its_workers_and_loses_nothing(
-    demo: Project, site: str
-) -> None:
-    process = demo.start("crawl", "demo", "-a", f"base_url={site}")
-    wait_for(lambda: committed(demo) >= 10, timeout=60)
-    workers = [w["pid"] for w in demo.status("demo")["workers"]]
-    (server,) = {psutil.Process(pid).parent() for pid in workers}
-    assert server.ppid() == process.pid and "forkserver" in " ".join(server.cmdline())
-    server.kill()
-    wait_for(lambda: not any(is_alive(pid) for pid in workers), timeout=5.0)
-    _out, err = process.communicate(timeout=120)
+def test_a_killed_fork_server_takes_its_workers_and_loses_nothing(demo: Project) -> None:
+    with serve_app(make_app(Catalogue(PRODUCTS), delay=0.1)) as site:  # about 3 s in all
+        process = demo.start("crawl", "demo", "-a", f"base_url={site}")
+        wait_for(lambda: committed(demo) >= 10, timeout=60)
+        workers = [w["pid"] for w in demo.status("demo")["workers"]]
+        (server,) = {psutil.Process(pid).parent() for pid in workers}
+        assert server.ppid() == process.pid and "forkserver" in " ".join(server.cmdline())
+        server.kill()
+        wait_for(lambda: not any(is_alive(pid) for pid in workers), timeout=5.0)
+        _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert keys(demo.items("demo")) == expected(site)
     assert demo.stats("demo")["worker_deaths"] == 4
