@@ -176,8 +176,19 @@ class Channel(asyncio.BufferedProtocol):
                 return
         self._outbox.append(frames)
 
+    def flush(self) -> None:
+        """Write what is queued now, not at the end of this turn of the event loop.
+
+        For a process whose turn can last long: a busy parser parses page after page
+        without yielding to its loop, and what it sends must not wait for it to.
+        """
+        if self._outbox:
+            self._flush()
+
     def _flush(self) -> None:
         frames, self._outbox = self._outbox, []
+        if not frames:  # flushed early, by flush()
+            return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 

@@ -166,12 +166,15 @@ class Parser:
     def _batch_is_due(self) -> bool:
         """Whether the parsed pages must be committed before the next page is parsed.
 
-        An idle parser commits each page at once (a chain of pages moves at full speed); a
-        busy one commits the pages it parsed together, holding none back for more than a
-        few milliseconds, and so saves a write and a wake-up of the scheduler per page.
+        An idle parser commits each page at once (a chain of pages moves at full speed), and
+        so does a busy one for a page that found new requests: the crawl may be waiting for
+        them (a listing page's next page and products).  Otherwise a busy parser commits the
+        pages it parsed together, holding none back for more than a few milliseconds, and
+        so saves a write and a wake-up of the scheduler per page.
         """
         return (
             len(self.pending) >= _TURN_PAGES
+            or bool(self.pending and self.pending[-1][1].requests)
             or time.perf_counter() - self.batch_started >= _TURN_SECONDS
         )
 
@@ -188,6 +191,7 @@ class Parser:
         except Retry as exc:
             logger.info("retry of %s requested: %s", page.url, exc.reason)
             self.out.send(PageFailed(page.lease, f"retry requested: {exc.reason}", retry=True))
+            self.out.flush()
             return
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -199,6 +203,7 @@ class Parser:
                 exc_info=not isinstance(exc, PageError),
             )
             self.out.send(PageFailed(page.lease, f"callback error: {reason}"))
+            self.out.flush()
             return
         self.counters.add(PAGES)
         self.counters.add(ITEMS, count)
@@ -297,6 +302,8 @@ class Parser:
                 self.offset = done.end
             failpoint("parser.before_ack")
             self.out.send_raw(b"".join(encode(done) for _, done in batch))
+            # Now: the loop's turn ends only when the parser runs out of queued pages.
+            self.out.flush()
             if time.monotonic() - last_sync >= interval and (syncing is None or syncing.done()):
                 # In a thread, not awaited: acknowledgements do not wait for the disk.
                 syncing = asyncio.get_running_loop().run_in_executor(None, os.fsync, part.fileno())

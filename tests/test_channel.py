@@ -130,6 +130,24 @@ async def test_messages_sent_in_one_turn_leave_in_one_write() -> None:
     receiver.close()
 
 
+async def test_flush_writes_at_once_and_the_end_of_the_turn_writes_nothing_more() -> None:
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair()
+    sender = Channel(Blob, lambda m: None)
+    await loop.create_connection(lambda: sender, sock=left)
+    for i in range(3):
+        sender.send(Blob(i, b"x"))
+    sender.flush()
+    right.setblocking(False)
+    received = right.recv(1 << 16)  # without yielding to the loop: already written
+    assert received == b"".join(encode(Blob(i, b"x")) for i in range(3))
+    await asyncio.sleep(0.05)  # the end-of-turn flush finds nothing left to write
+    with pytest.raises(BlockingIOError):
+        right.recv(1 << 16)
+    sender.close()
+    right.close()
+
+
 async def test_a_frame_announced_but_not_sent_does_not_reserve_its_size() -> None:
     channel, got, _ = _collecting(max_frame=64 * 2**20)
     channel.data_received((60 * 2**20).to_bytes(4, "big") + bytes(300_000))
