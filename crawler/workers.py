@@ -93,7 +93,7 @@ def stop_forkserver() -> None:
     """
     from multiprocessing import forkserver
 
-    stop = getattr(forkserver._forkserver, "_stop", None)  # private, stable since 3.4
+    stop = getattr(forkserver._forkserver, "_stop", None)  # private: CPython's tests use it
     if stop is not None:
         with contextlib.suppress(OSError):
             stop()
