@@ -18,7 +18,7 @@ from crawler.errors import CrawlerError, SettingsError, SpiderError, UsageError
 
 if TYPE_CHECKING:
     from crawler.hooks import Hook, Retry
-    from crawler.request import Request
+    from crawler.request import Failure, Request
     from crawler.response import Response
     from crawler.spider import Spider
 
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 # Request, Response and Spider load on first use, so that `crawler` on the command line
 # can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/launcher.py.
 _LAZY = {
+    "Failure": "crawler.request",
     "Hook": "crawler.hooks",
     "Request": "crawler.request",
     "Response": "crawler.response",
@@ -47,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CrawlerError",
+    "Failure",
     "Hook",
     "Request",
     "Response",

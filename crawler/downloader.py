@@ -236,6 +236,11 @@ class Downloader:
 
     async def _fetch_and_hand(self, fetch: Fetch) -> None:
         request = fetch.request
+        if request.failure is not None:
+            # It failed for good: its errback runs in the parser, nothing is fetched.
+            status = request.failure.status
+            await self._hand(fetch, Page(fetch.lease, request, request.url, status, [], b""))
+            return
         url, method, headers, data = request.url, request.method, request.headers, request.body
         if self.request_hooks:
             try:
@@ -374,8 +379,9 @@ class Downloader:
             return
         sender.send_page(fetch, frame)
         await sender.writable()
-        self.counters.add(PAGES)
-        self.counters.add(BYTES, len(page.body))
+        if page.request.failure is None:  # (an errback's delivery is not a page)
+            self.counters.add(PAGES)
+            self.counters.add(BYTES, len(page.body))
 
     def _unsent(self, fetches: list[Fetch], reason: str) -> None:
         for fetch in fetches:

@@ -25,7 +25,7 @@ def write_items(records: Iterable[Record], parts: Path, target: Path) -> int:
     try:
         with open(temp, "wb") as out:
             for record in records:
-                if not isinstance(record, Done) or record.end == record.start:
+                if not isinstance(record, Done | Failed) or record.end == record.start:
                     continue
                 part = handles.get(record.part)
                 if part is None:

@@ -56,7 +56,11 @@ class Done(msgspec.Struct, tag=True, array_like=True):
 
 
 class Failed(msgspec.Struct, tag=True, array_like=True):
-    """A request that finally failed (`dead` when it crashed workers too often)."""
+    """A request that finally failed (`dead` when it crashed workers too often).
+
+    When its errback ran, what the errback committed comes with it, as in `Done`: its
+    items at [start, end) of `part`, the new requests it admitted.
+    """
 
     id: int
     url: str
@@ -64,6 +68,11 @@ class Failed(msgspec.Struct, tag=True, array_like=True):
     attempts: int
     status: int
     dead: bool = False
+    part: str = ""
+    start: int = 0
+    end: int = 0
+    items: int = 0
+    requests: list[RequestSpec] = []
 
 
 class Skipped(msgspec.Struct, tag=True, array_like=True):

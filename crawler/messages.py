@@ -16,6 +16,14 @@ from typing import Any
 import msgspec
 
 
+class FetchFailure(msgspec.Struct, array_like=True):
+    """Why a request finally failed, carried to the parser that runs its errback."""
+
+    reason: str  # e.g. "HTTP 404", "connect timeout"
+    kind: str  # "http", "network", "limit", "refused" or "redirect"
+    status: int = 0  # the HTTP status; 0 when there was no response
+
+
 class RequestSpec(msgspec.Struct, array_like=True, omit_defaults=True):
     """A request as it travels between processes and sits in the journal."""
 
@@ -34,6 +42,8 @@ class RequestSpec(msgspec.Struct, array_like=True, omit_defaults=True):
     crashes: int = 0
     cookies: dict[str, str] = {}
     private: bool = False  # may connect to private addresses (the crawl started on one)
+    errback: str = ""  # the spider method called when the request finally fails
+    failure: FetchFailure | None = None  # set: not fetched again, its errback runs instead
 
 
 class Fetch(msgspec.Struct, array_like=True):

@@ -40,7 +40,7 @@ from crawler.messages import (
     ToParser,
     ToParserControl,
 )
-from crawler.request import Request, from_spec, to_spec
+from crawler.request import Failure, Request, from_spec, to_spec
 from crawler.response import Response
 from crawler.scope import Scope
 from crawler.settings import Settings
@@ -195,14 +195,18 @@ class Parser:
             return
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            spec = page.request
+            role = "errback" if spec.failure is not None else "callback"
+            name = _method(spec)
             logger.error(
-                "spider error processing %s (callback %s): %s",
+                "spider error processing %s (%s %s): %s",
                 page.url,
-                page.request.callback,
+                role,
+                name,
                 reason,
                 exc_info=not isinstance(exc, PageError),
             )
-            self.out.send(PageFailed(page.lease, f"callback error: {reason}"))
+            self.out.send(PageFailed(page.lease, f"{role} error: {reason}"))
             self.out.flush()
             return
         self.counters.add(PAGES)
@@ -220,22 +224,20 @@ class Parser:
         self, page: Page
     ) -> tuple[bytes, int, list[RequestSpec], dict[str, int], str | None]:
         spec = page.request
-        response = Response(page.url, page.status, page.headers, page.body, from_spec(spec))
-        callback = getattr(self.spider, spec.callback, None)
+        failure = spec.failure
+        response: Response | None = None
+        argument: Response | Failure
+        if failure is not None:
+            name = spec.errback
+            argument = Failure(from_spec(spec), failure.reason, failure.kind, failure.status)
+        else:
+            name = spec.callback
+            argument = response = await self._response(page)
+        callback = getattr(self.spider, name, None)
         if not callable(callback):
-            raise PageError(f"spider has no callback {spec.callback!r}")
-        for hook in self.response_hooks:
-            changed = hook.response(response)
-            if inspect.isawaitable(changed):
-                changed = await changed
-            if not isinstance(changed, Response):
-                raise PageError(
-                    f"{type(hook).__name__}.response() returned {type(changed).__name__}, "
-                    "not a Response"
-                )
-            response = changed
+            raise PageError(f"spider has no callback {name!r}")
         collected = _Collected(self, page)
-        result = callback(response)
+        result = callback(argument)
         if inspect.isawaitable(result):
             result = await result
         if inspect.isasyncgen(result):
@@ -248,7 +250,7 @@ class Parser:
                 collected.add(output)
         else:
             collected.add(result)
-        warning = response.encoding_warning
+        warning = response.encoding_warning if response is not None else None
         if warning is not None:
             logger.info("%s: %s", page.url, warning)
         return (
@@ -258,6 +260,21 @@ class Parser:
             collected.filtered,
             None if warning is None else "charset",
         )
+
+    async def _response(self, page: Page) -> Response:
+        """The page's `Response`, after the spider's response hooks."""
+        response = Response(page.url, page.status, page.headers, page.body, from_spec(page.request))
+        for hook in self.response_hooks:
+            changed = hook.response(response)
+            if inspect.isawaitable(changed):
+                changed = await changed
+            if not isinstance(changed, Response):
+                raise PageError(
+                    f"{type(hook).__name__}.response() returned {type(changed).__name__}, "
+                    "not a Response"
+                )
+            response = changed
+        return response
 
     def admit(self, request: Request, parent: RequestSpec) -> RequestSpec | str:
         """The wire form of a request found on a page, or the reason it is filtered."""
@@ -400,18 +417,23 @@ class _Collected:
             return
         if not _is_item(output):
             raise PageError(
-                f"{self.page.request.callback}() yielded {type(output).__name__} at "
+                f"{_method(self.page.request)}() yielded {type(output).__name__} at "
                 f"{self.page.url}; expected an item (dict or dataclass) or a Request"
             )
         try:
             line = self.parser.encoder.encode(output) + b"\n"
         except (TypeError, ValueError) as exc:
             raise PageError(
-                f"item {len(self.lines)} from {self.page.request.callback}() at {self.page.url} "
+                f"item {len(self.lines)} from {_method(self.page.request)}() at {self.page.url} "
                 f"cannot be serialised: {exc}"
             ) from exc
         self.lines.append(line)
         failpoint("parser.after_item", self.page.url)
+
+
+def _method(spec: RequestSpec) -> str:
+    """The spider method a page goes to: its callback, or its errback when it failed."""
+    return spec.errback if spec.failure is not None else spec.callback
 
 
 def _is_item(value: Any) -> bool:

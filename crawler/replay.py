@@ -82,7 +82,11 @@ def replay(
                 finished.add(record.id)
                 requeued.pop(record.id, None)
                 admitted += _admit(record.requests, state)
-            case Failed() | Skipped():
+            case Failed():
+                finished.add(record.id)
+                requeued.pop(record.id, None)
+                admitted += _admit(record.requests, state)  # what its errback found
+            case Skipped():
                 finished.add(record.id)
                 requeued.pop(record.id, None)
             case Requeued() if record.id not in finished:
@@ -108,7 +112,7 @@ def _pending(
     again: Callable[[], Iterable[Record]], finished: IdSet, requeued: dict[int, tuple[int, int]]
 ) -> Iterator[RequestSpec]:
     for record in again():
-        if isinstance(record, Seeded | Done):
+        if isinstance(record, Seeded | Done | Failed):
             for request in record.requests:
                 if request.id not in finished:
                     if request.id in requeued:

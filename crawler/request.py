@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ class Request:
         "callback",
         "cookies",
         "dont_filter",
+        "errback",
         "headers",
         "meta",
         "method",
@@ -40,6 +42,7 @@ class Request:
         priority: int = 0,
         dont_filter: bool = False,
         cookies: Mapping[str, str] | None = None,
+        errback: Callback | str | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
@@ -53,6 +56,7 @@ class Request:
         self.priority = priority
         self.dont_filter = dont_filter
         self.cookies = dict(cookies or {})
+        self.errback = errback
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -111,7 +115,7 @@ def _check_url_fully(url: str) -> None:
 
 
 def callback_name(
-    spider: object, callback: Callback | str | None, default: str | None
+    spider: object, callback: Callback | str | None, default: str | None, role: str = "callback"
 ) -> str | None:
     """Return the spider method name of `callback`, or raise ValueError if it is not one.
 
@@ -125,7 +129,7 @@ def callback_name(
     if isinstance(callback, str):
         if not callable(getattr(spider_cls, callback, None)):
             raise ValueError(
-                f"callback {callback!r} is not a method of {where}; "
+                f"{role} {callback!r} is not a method of {where}; "
                 "callbacks cross process boundaries by name"
             )
         return callback
@@ -135,19 +139,19 @@ def callback_name(
     method = getattr(spider_cls, name, None) if name is not None else None
     if name is None or not callable(method):
         raise ValueError(
-            f"callback {callback!r} is not a method of {where}; "
+            f"{role} {callback!r} is not a method of {where}; "
             "callbacks cross process boundaries by name, so use a method of the spider"
         )
     bound_self = getattr(callback, "__self__", None)
     if bound_self is not None and bound_self is not spider:
         raise ValueError(
-            f"callback {callback!r} is bound to another object than the spider; "
+            f"{role} {callback!r} is bound to another object than the spider; "
             f"use a method of {where}"
         )
     function = getattr(callback, "__func__", callback) if bound_self is spider else callback
     if function is not method:
         raise ValueError(
-            f"callback {callback!r} is not {where}'s method {name!r} but another function "
+            f"{role} {callback!r} is not {where}'s method {name!r} but another function "
             "of that name; callbacks cross process boundaries by name"
         )
     return name
@@ -211,6 +215,7 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
         dont_filter=request.dont_filter,
         depth=depth,
         cookies=request.cookies,
+        errback=callback_name(spider, request.errback, None, "errback") or "",
     )
 
 
@@ -252,7 +257,23 @@ def from_spec(spec: RequestSpec) -> Request:
     request.priority = spec.priority
     request.dont_filter = spec.dont_filter
     request.cookies = dict(spec.cookies)
+    request.errback = spec.errback or None
     return request
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an errback receives: the request that finally failed, and why.
+
+    `kind` is "http" (an error status, `status` says which), "network" (no response:
+    refused, reset, timed out), "limit" (a body over max_body_size, say), "refused" (a
+    private address) or "redirect" (too many redirects, a bad Location).
+    """
+
+    request: Request
+    reason: str
+    kind: str
+    status: int = 0
 
 
 def max_retries(spec: RequestSpec, default: int) -> int:

@@ -36,6 +36,7 @@ from crawler.messages import (
     FetchBatch,
     Fetched,
     FetchFailed,
+    FetchFailure,
     FromDownloader,
     FromParser,
     LogLine,
@@ -488,7 +489,7 @@ class Scheduler:
             self._fingerprint,
         )
         if isinstance(target, str):
-            self._record_failure(request, target, message.status)
+            self._fail(request, target, "redirect", message.status)
             return
         # The target keeps the depth its request was admitted at: max_depth never filters it.
         filtered = self.scope.check(target.url, target.depth, request.url, request.private)
@@ -515,7 +516,20 @@ class Scheduler:
             return
         if message.retryable and self._retry(request, message.retry_after):
             return
-        self._record_failure(request, message.reason, message.status)
+        self._fail(request, message.reason, message.kind, message.status)
+
+    def _fail(self, request: RequestSpec, reason: str, kind: str, status: int) -> None:
+        """A fetch failed for good: record it, or first send it to its errback.
+
+        The errback runs in a parser, like a callback: the request is queued again with
+        its failure, and a downloader hands it to a parser without fetching it.  The
+        failure is recorded when the parser commits what the errback produced.
+        """
+        if request.errback:
+            request.failure = FetchFailure(reason, kind, status)
+            self.frontier.push(request)
+            return
+        self._record_failure(request, reason, status)
 
     def _retry(self, request: RequestSpec, retry_after: float = 0.0) -> bool:
         """Queue the request again after a backoff, if it has retries left."""
@@ -552,9 +566,21 @@ class Scheduler:
         self._kick()
 
     def _record_failure(
-        self, request: RequestSpec, reason: str, status: int, dead: bool = False
+        self,
+        request: RequestSpec,
+        reason: str,
+        status: int,
+        dead: bool = False,
+        errback: PageDone | None = None,
     ) -> None:
         record = Failed(request.id, request.url, reason, request.attempts + 1, status, dead)
+        if errback is not None:
+            record.part, record.start, record.end = errback.part, errback.start, errback.end
+            record.items = errback.items
+            record.requests = self.frontier.admit(errback.requests)
+            self.stats.duplicates += len(errback.requests) - len(record.requests)
+            if errback.filtered:
+                self.stats.filtered.update(errback.filtered)
         self.journal.append(record)
         self.stats.count_failure(record)
         log = logger.error if dead else logger.warning
@@ -568,7 +594,12 @@ class Scheduler:
             case PageFailed(lease=lease_id, reason=reason, retry=retry):
                 handle.busy.discard(lease_id)
                 lease = self._current_lease(handle, lease_id)
-                if lease is not None and not (retry and self._retry(lease.request)):
+                if lease is None:
+                    pass
+                elif (failure := lease.request.failure) is not None:
+                    why = f"{failure.reason}; {reason}"  # "...; errback error: ..."
+                    self._record_failure(lease.request, why, failure.status)
+                elif not (retry and self._retry(lease.request)):
                     self._record_failure(lease.request, reason, 0)
             case ParserReady(path=path, port=port):
                 handle.ready, handle.path, handle.port = True, path, port
@@ -595,6 +626,10 @@ class Scheduler:
     def _on_page_done(self, handle: WorkerHandle, message: PageDone) -> None:
         lease = self._current_lease(handle, message.lease)
         if lease is None:
+            return
+        failure = lease.request.failure
+        if failure is not None:  # its errback ran
+            self._record_failure(lease.request, failure.reason, failure.status, errback=message)
             return
         status = message.status
         if message.cookies:

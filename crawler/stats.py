@@ -49,6 +49,7 @@ class CrawlStats:
             self.unfetched = record.unfetched
 
     def count_failure(self, record: Failed) -> None:
+        self.items += record.items  # committed by its errback
         if record.dead:
             self.dead += 1
         else:
