@@ -325,7 +325,8 @@ class Downloader:
         retry = status in RETRY_STATUSES and retries_left
         if not retry and self._handles(request.meta, status):
             return True
-        wait = retry_after(response.headers.get("Retry-After")) if retry else 0.0
+        # Also when out of retries: a 429/503 pauses its host for its Retry-After.
+        wait = retry_after(response.headers.get("Retry-After")) if status in RETRY_STATUSES else 0.0
         self.out.send(FetchFailed(fetch.lease, f"HTTP {status}", "http", retry, status, wait))
         return False
 

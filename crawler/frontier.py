@@ -100,6 +100,7 @@ class LocalFrontier:
         self._held: set[str] = set()  # hosts whose requests wait (for their robots.txt)
         self._host_delay: dict[str, float] = {}  # per-host delays (Crawl-delay, auto-throttle)
         self._host_ready: dict[str, float] = {}  # host -> when its next request may start
+        self._host_paused: dict[str, float] = {}  # host -> until when it asked us to wait
         self._wakeups: list[tuple[float, str]] = []  # (when, host) a delayed host may go on
         self._waking: set[str] = set()  # hosts in _wakeups
         self._later: list[tuple[float, int, RequestSpec]] = []  # retries waiting their turn
@@ -139,7 +140,12 @@ class LocalFrontier:
         while self._wakeups and self._wakeups[0][0] <= now:
             host = heapq.heappop(self._wakeups)[1]
             self._waking.discard(host)
-            self._unpark(host, 1)
+            until = self._host_paused.get(host)
+            if until is not None and until <= now:
+                del self._host_paused[host]
+                self._unpark(host, self.per_host)  # the pause is over: as many as it may take
+            else:
+                self._unpark(host, 1)
 
     def admit(self, requests: list[RequestSpec]) -> list[RequestSpec]:
         """Add the requests not seen before (all with dont_filter); return them with ids."""
@@ -198,15 +204,14 @@ class LocalFrontier:
                 self._held.add(host)
                 self._park(host, entry)
                 continue
+            if self._host_paused and self._paused(host, entry):
+                continue
             delay = self._host_delay.get(host, self.delay) if self._host_delay else self.delay
             if delay:
                 now = time.monotonic()
                 ready_at = self._host_ready.get(host, 0.0)
                 if ready_at > now:  # too soon after this host's last request: wait
-                    self._park(host, entry)
-                    if host not in self._waking:
-                        self._waking.add(host)
-                        heapq.heappush(self._wakeups, (ready_at, host))
+                    self._park_until(host, entry, ready_at)
                     continue
                 self._host_ready[host] = now + delay * random.uniform(0.5, 1.5)
             self._host_active[host] = active + 1
@@ -215,6 +220,23 @@ class LocalFrontier:
             self.leases[lease.id] = lease
             return lease
         return None
+
+    def _paused(self, host: str, entry: _Entry) -> bool:
+        """Whether the host is paused (then the request is parked until the pause ends)."""
+        until = self._host_paused.get(host)
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            del self._host_paused[host]
+            return False
+        self._park_until(host, entry, until)
+        return True
+
+    def _park_until(self, host: str, entry: _Entry, when: float) -> None:
+        self._park(host, entry)
+        if host not in self._waking:
+            self._waking.add(host)
+            heapq.heappush(self._wakeups, (when, host))
 
     def _park(self, host: str, entry: _Entry) -> None:
         heapq.heappush(self._parked.setdefault(host, []), entry)
@@ -239,6 +261,12 @@ class LocalFrontier:
     def set_delay(self, host: str, delay: float) -> None:
         """Seconds between two requests to `host` (jittered), instead of the default delay."""
         self._host_delay[host] = delay
+
+    def pause(self, host: str, seconds: float) -> None:
+        """Start no request to `host` for `seconds` (it answered 429: too many requests)."""
+        until = time.monotonic() + seconds
+        if until > self._host_paused.get(host, 0.0):
+            self._host_paused[host] = until
 
     def host_delay(self, host: str) -> float:
         return self._host_delay.get(host, self.delay)

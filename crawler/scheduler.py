@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler import downloader, hooks, parser
+from crawler.backoff import SLOW_DOWN_STATUSES, HostBackoff
 from crawler.cookies import CookieJars
 from crawler.counters import CURRENT, HEARTBEAT, allocate
 from crawler.counters import Counters as CounterRow
@@ -115,6 +116,10 @@ class Scheduler:
                 public_session_factory=lambda: make_session(self.settings.downloader, blocked),
             )
             self.frontier.gate = self._robots_gate
+        downloader_settings = self.settings.downloader
+        self.backoff = HostBackoff(
+            downloader_settings.retry_backoff, downloader_settings.max_retry_after
+        )
         self.throttle: AutoThrottle | None = None
         if self.settings.throttle.enabled:
             self.throttle = AutoThrottle(self.settings.throttle, self.settings.downloader.delay)
@@ -514,6 +519,16 @@ class Scheduler:
         if message.kind == "parser":
             self.frontier.push(request)
             return
+        if message.status in SLOW_DOWN_STATUSES:
+            seconds = self.backoff.slowed(lease.host, message.retry_after)
+            self.frontier.pause(lease.host, seconds)
+            self.stats.host_pauses += 1
+            logger.info(
+                "%s answered %d: no new request to it for %.1fs",
+                lease.host,
+                message.status,
+                seconds,
+            )
         if message.retryable and self._retry(request, message.retry_after):
             return
         self._fail(request, message.reason, message.kind, message.status)
@@ -627,6 +642,8 @@ class Scheduler:
         lease = self._current_lease(handle, message.lease)
         if lease is None:
             return
+        if self.backoff.strikes:
+            self.backoff.recovered(lease.host)
         failure = lease.request.failure
         if failure is not None:  # its errback ran
             self._record_failure(lease.request, failure.reason, failure.status, errback=message)

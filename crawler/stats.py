@@ -19,6 +19,7 @@ class CrawlStats:
     failed: int = 0
     dead: int = 0
     retries: int = 0
+    host_pauses: int = 0  # 429/503 answers that paused their host
     redirects: int = 0
     duplicates: int = 0
     stale_acks: int = 0
@@ -66,6 +67,7 @@ class CrawlStats:
             "failed": self.failed,
             "dead": self.dead,
             "retries": self.retries,
+            "host_pauses": self.host_pauses,
             "redirects": self.redirects,
             "duplicates": self.duplicates,
             "filtered": dict(self.filtered),
@@ -91,7 +93,8 @@ class CrawlStats:
             f"{self.dead} dead in {duration:.1f}s ({rate:.0f} pages/s this session)",
             f"  status codes: {statuses}",
             f"  failures: {failures}",
-            f"  retries: {self.retries}, redirects: {self.redirects}, "
+            f"  retries: {self.retries}, host pauses: {self.host_pauses}, "
+            f"redirects: {self.redirects}, "
             f"duplicates skipped: {self.duplicates}, worker deaths: {self.worker_deaths}",
             f"  filtered: {filtered}",
         ]

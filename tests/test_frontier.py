@@ -309,6 +309,31 @@ def test_a_host_delay_spaces_its_requests() -> None:
     assert third is not None and third.host == "a.com"
 
 
+def test_a_paused_host_waits_and_then_takes_its_full_concurrency() -> None:
+    frontier = LocalFrontier(per_host=3)
+    frontier.admit([spec(f"http://a.com/{n}") for n in range(4)] + [spec("http://b.com/1")])
+    frontier.pause("a.com", 0.2)
+    first = frontier.lease(0, 0)
+    assert first is not None and first.host == "b.com"  # other hosts go on
+    assert frontier.lease(0, 0) is None and frontier.pending_count() == 4
+    assert frontier.next_ready_at() is not None
+    time.sleep(0.25)
+    leased = [frontier.lease(0, 0) for _ in range(4)]
+    hosts = [lease.host if lease is not None else None for lease in leased]
+    assert hosts == ["a.com", "a.com", "a.com", None]  # per_host at once, not one at a time
+
+
+def test_a_shorter_pause_does_not_cut_a_longer_one() -> None:
+    frontier = LocalFrontier(per_host=3)
+    frontier.admit([spec("http://a.com/1")])
+    frontier.pause("a.com", 0.3)
+    frontier.pause("a.com", 0.01)
+    time.sleep(0.05)
+    assert frontier.lease(0, 0) is None
+    time.sleep(0.3)
+    assert frontier.lease(0, 0) is not None
+
+
 # ---- memory limit: pending requests beyond it wait on disk -----------------------------
 
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from aiohttp import web
 
+from crawler.backoff import HostBackoff
 from crawler.downloader import retry_after
 from tests.support import Project, serve_app
 
@@ -93,3 +94,64 @@ def test_per_host_delay_holds_across_downloaders(project: Project) -> None:
     # check the span (without a delay, all six arrive within a few milliseconds).
     assert times[-1] - times[0] >= 5 * 0.3 * 0.5 - 0.05, dict(hits)
     assert len(project.items("polite")) == 6
+
+
+def test_host_backoff_doubles_honours_retry_after_caps_and_resets() -> None:
+    backoff = HostBackoff(base=1.0, cap=10.0)
+    first, second, third = (backoff.slowed("a.com", 0.0) for _ in range(3))
+    assert 0.5 <= first <= 1.5 and 1.0 <= second <= 3.0 and 2.0 <= third <= 6.0
+    assert backoff.slowed("a.com", 0.0) <= 10.0 and backoff.slowed("a.com", 0.0) == 10.0
+    assert backoff.slowed("b.com", 7.0) == 7.0  # Retry-After, longer than the backoff
+    assert backoff.slowed("c.com", 99.0) == 10.0  # capped by max_retry_after
+    backoff.recovered("a.com")
+    assert 0.5 <= backoff.slowed("a.com", 0.0) <= 1.5
+
+
+def paced_app(hits: dict[str, list[float]]) -> web.Application:
+    """/slow answers 429 with Retry-After: 2 the first time; every other path is a page."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/robots.txt":
+            raise web.HTTPNotFound()
+        hits[request.path].append(time.monotonic())
+        if request.path == "/slow" and len(hits["/slow"]) == 1:
+            return web.Response(status=429, headers={"Retry-After": "2"})
+        return web.Response(text="<html>ok</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    return app
+
+
+PACED = """
+    from crawler import Request, Spider
+
+    class Paced(Spider):
+        name = "paced"
+
+        def start_requests(self):
+            yield Request("SLOWslow", priority=10)
+            for n in range(4):
+                yield Request(f"SLOWp{n}")
+                yield Request(f"OTHERq{n}")
+
+        def parse(self, response):
+            yield {"url": response.url}
+"""
+
+
+def test_a_429_pauses_its_host_and_only_its_host(project: Project) -> None:
+    slow: dict[str, list[float]] = defaultdict(list)
+    other: dict[str, list[float]] = defaultdict(list)
+    with serve_app(paced_app(slow)) as slow_url, serve_app(paced_app(other)) as other_url:
+        project.add_spider("paced", PACED.replace("SLOW", slow_url).replace("OTHER", other_url))
+        project.write_settings("[downloader]\nper_host = 1\nretry_backoff = 0.2\n")
+        result = project.run("crawl", "paced")
+    assert result.returncode == 0, result.stderr
+    refused = slow["/slow"][0]
+    pages = [hits[0] for path, hits in slow.items() if path != "/slow"]
+    assert len(pages) == 4 and min(pages) - refused >= 1.9  # Retry-After: 2, for the host
+    assert slow["/slow"][1] - refused >= 1.9  # and for the request itself
+    assert max(hits[0] for hits in other.values()) < min(pages)  # the other host went on
+    assert len(project.items("paced")) == 9
+    assert project.stats("paced")["host_pauses"] == 1
