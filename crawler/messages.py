@@ -44,6 +44,7 @@ class RequestSpec(msgspec.Struct, array_like=True, omit_defaults=True):
     private: bool = False  # may connect to private addresses (the crawl started on one)
     errback: str = ""  # the spider method called when the request finally fails
     failure: FetchFailure | None = None  # set: not fetched again, its errback runs instead
+    cb_kwargs: dict[str, Any] = {}  # keyword arguments of the callback
 
 
 class Fetch(msgspec.Struct, array_like=True):

@@ -237,7 +237,7 @@ class Parser:
         if not callable(callback):
             raise PageError(f"spider has no callback {name!r}")
         collected = _Collected(self, page)
-        result = callback(argument)
+        result = callback(argument) if failure is not None else callback(argument, **spec.cb_kwargs)
         if inspect.isawaitable(result):
             result = await result
         if inspect.isasyncgen(result):

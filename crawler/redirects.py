@@ -61,6 +61,8 @@ def redirect_request(
         depth=request.depth,
         cookies=request.cookies if same_host else {},
         private=request.private,
+        errback=request.errback,
+        cb_kwargs=request.cb_kwargs,
     )
     if not new.dont_filter:
         new.fingerprint = fingerprint(new.method, new.url, new.body)

@@ -21,6 +21,7 @@ class Request:
     __slots__ = (
         "body",
         "callback",
+        "cb_kwargs",
         "cookies",
         "dont_filter",
         "errback",
@@ -43,6 +44,7 @@ class Request:
         dont_filter: bool = False,
         cookies: Mapping[str, str] | None = None,
         errback: Callback | str | None = None,
+        cb_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
@@ -57,6 +59,7 @@ class Request:
         self.dont_filter = dont_filter
         self.cookies = dict(cookies or {})
         self.errback = errback
+        self.cb_kwargs = dict(cb_kwargs or {})
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -204,6 +207,8 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
     check_url(request.url)
     _check_fields(request)
     check_plain(request.meta)
+    if request.cb_kwargs:
+        check_plain(request.cb_kwargs, "cb_kwargs")
     return RequestSpec(
         url=request.url,
         method=request.method,
@@ -216,6 +221,7 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
         depth=depth,
         cookies=request.cookies,
         errback=callback_name(spider, request.errback, None, "errback") or "",
+        cb_kwargs=request.cb_kwargs,
     )
 
 
@@ -238,6 +244,9 @@ def _check_fields(request: Request) -> None:
         raise ValueError(f"{where}: body must be bytes or str, got {type(request.body).__name__}")
     if not isinstance(request.meta, dict):
         raise ValueError(f"{where}: meta must be a dict, got {type(request.meta).__name__}")
+    if not isinstance(request.cb_kwargs, dict):
+        kind = type(request.cb_kwargs).__name__
+        raise ValueError(f"{where}: cb_kwargs must be a dict, got {kind}")
     priority = request.priority
     if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) >= 2**63:
         raise ValueError(f"{where}: priority must be a 64-bit int, got {priority!r}")
@@ -258,6 +267,7 @@ def from_spec(spec: RequestSpec) -> Request:
     request.dont_filter = spec.dont_filter
     request.cookies = dict(spec.cookies)
     request.errback = spec.errback or None
+    request.cb_kwargs = dict(spec.cb_kwargs)
     return request
 
 

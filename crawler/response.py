@@ -77,6 +77,11 @@ class Response:
         return self.request.meta
 
     @property
+    def cb_kwargs(self) -> dict[str, Any]:
+        """The `cb_kwargs` of the request this page answers (its callback's keyword arguments)."""
+        return self.request.cb_kwargs
+
+    @property
     def is_text(self) -> bool:
         """Whether the body is text: not an image, PDF, octet-stream or binary-looking body."""
         if self._not_text is None:

@@ -270,6 +270,8 @@ def test_to_spec_refuses_bad_meta_and_callback() -> None:
     spider = Shop()
     with pytest.raises(ValueError, match=r"meta\[.when.\] holds a date,"):
         to_spec(spider, Request("http://e.com/", meta={"when": datetime.date(2024, 1, 1)}))
+    with pytest.raises(ValueError, match=r"cb_kwargs\[.when.\] holds a date,"):
+        to_spec(spider, Request("http://e.com/", cb_kwargs={"when": datetime.date(2024, 1, 1)}))
     with pytest.raises(ValueError, match="is not a method of spider Shop"):
         to_spec(spider, Request("http://e.com/", callback=lambda r: None))
 
@@ -284,6 +286,7 @@ def test_to_spec_refuses_bad_meta_and_callback() -> None:
         ("priority", 2**63, "priority must be a 64-bit int"),
         ("method", "GET /x", "method must be a word like GET or POST"),
         ("meta", [1], "meta must be a dict, got list"),
+        ("cb_kwargs", None, "cb_kwargs must be a dict, got NoneType"),
         ("dont_filter", "yes", "dont_filter must be True or False"),
     ],
 )

@@ -118,12 +118,33 @@ class Starts(Spider):
     assert items == [{"n": 1, "tags": ["a"], "status": 200}, {"n": 3, "tags": ["a"], "status": 200}]
 
 
+def test_cb_kwargs_reach_the_callback_as_keyword_arguments(project: Project, site: str) -> None:
+    source = f"""
+from crawler import Request, Spider
+
+class Kwargs(Spider):
+    name = "kwargs"
+
+    def start_requests(self):
+        yield Request({site!r}, callback=self.parse_page, cb_kwargs={{"n": 0, "tags": ["a"]}})
+
+    def parse_page(self, response, n, tags):
+        yield {{"n": n, "tags": tags, "same": response.cb_kwargs == {{"n": n, "tags": tags}}}}
+        if n == 0:
+            yield response.follow("1", callback=self.parse_page, cb_kwargs={{"n": 1, "tags": []}})
+"""
+    crawl(project, "kwargs", source)
+    items = sorted(project.items("kwargs"), key=lambda item: item["n"])
+    assert items == [{"n": 0, "tags": ["a"], "same": True}, {"n": 1, "tags": [], "same": True}]
+
+
 BAD_YIELDS = {
     "str": ('yield "just a string"', "yielded str"),
     "lambda_callback": ("yield response.follow('/2', callback=lambda r: None)", "not a method"),
     "plain_meta": ("yield response.follow('/2', meta={'when': object()})", "not plain data"),
     "unserialisable_item": ("yield {'value': object()}", "cannot be serialised"),
     "not_a_method": ("yield response.follow('/2', callback='nope')", "not a method"),
+    "plain_cb_kwargs": ("yield response.follow('/2', cb_kwargs={'x': {1}})", "not plain data"),
 }
 
 
