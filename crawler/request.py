@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.forms import FormData, encode_body
 from crawler.messages import RequestSpec
 
 Callback = Callable[..., Any]
@@ -36,7 +37,7 @@ class Request:
         self,
         url: str,
         callback: Callback | str | None = None,
-        method: str = "GET",
+        method: str | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | str | None = None,
         meta: dict[str, Any] | None = None,
@@ -45,14 +46,21 @@ class Request:
         cookies: Mapping[str, str] | None = None,
         errback: Callback | str | None = None,
         cb_kwargs: Mapping[str, Any] | None = None,
+        formdata: FormData | None = None,
+        json: Any = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
         check_url(url)
+        self.headers = dict(headers or {})
+        if formdata is not None or json is not None:
+            if body is not None or (formdata is not None and json is not None):
+                raise ValueError("a Request takes only one of body, formdata and json")
+            method = (method or "POST").upper()
+            url, body = encode_body(method, url, self.headers, formdata, json)
         self.url = url
         self.callback = callback
-        self.method = method.upper()
-        self.headers = dict(headers or {})
+        self.method = (method or "GET").upper()
         self.body = body.encode() if isinstance(body, str) else (body or b"")
         self.meta = meta if meta is not None else {}
         self.priority = priority

@@ -17,6 +17,7 @@ from w3lib.encoding import (
 )
 
 from crawler.errors import NotTextError
+from crawler.forms import FormData, submission
 from crawler.request import Callback, Request
 from crawler.urljoin import Joiner
 
@@ -223,6 +224,32 @@ class Response:
             if url.startswith(("http://", "https://")):  # skip mailto:, javascript:, tel:...
                 requests.append(Request(url, callback=callback, **kwargs))
         return requests
+
+    def form_request(
+        self,
+        formdata: FormData | None = None,
+        css: str | None = None,
+        index: int = 0,
+        callback: Callback | str | None = None,
+        click: bool = True,
+        **kwargs: Any,
+    ) -> Request:
+        """A `Request` that submits a form of this page, as a browser would.
+
+        The form is the `index`-th one `css` matches (by default, of all `<form>`s).  Its
+        fields keep their values, hidden ones (tokens) included, unless `formdata` sets
+        them (None leaves one out); its first named submit button is sent as clicked
+        unless `click=False`.  Method and action come from the form (Scrapy's
+        `FormRequest.from_response`).  Other arguments go to `Request`.
+        """
+        # lxml.html's form elements (an HTML page's) know their fields; XML ones do not.
+        forms = [form for form in self.css(css or "form") if hasattr(form.root, "form_values")]
+        if not forms:
+            raise ValueError(f"no <form> matches {css or 'form'!r} on {self.url}")
+        if not -len(forms) <= index < len(forms):
+            raise ValueError(f"no form {index} on {self.url}: it has {len(forms)}")
+        method, action, fields = submission(forms[index].root, formdata, click)
+        return Request(action, callback=callback, method=method, formdata=fields, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}>"
