@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from crawler import __version__
 from crawler import settings as settings_module
@@ -57,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: dedup/frontier alone at these sizes, e.g. 1e6,1e7",
     )
 
+    parse = commands.add_parser(
+        "parse", help="fetch one URL, run one callback, print its items (stdout) and requests"
+    )
+    parse.add_argument("spider", help="the spider's name (see `crawler list`)")
+    parse.add_argument("url", help="the page to fetch")
+    parse.add_argument("-c", "--callback", default="parse", help="the spider method (parse)")
+    parse.add_argument("--meta", type=_json_object, default={}, help="the request's meta, JSON")
+    parse.add_argument(
+        "--cb-kwargs", type=_json_object, default={}, help="the callback's keyword arguments, JSON"
+    )
+    _spider_options(parse)
+
     serve = commands.add_parser("serve-demo", help="only serve the demo site")
     serve.add_argument("--port", type=int, help="default: demo.port of the settings")
     serve.add_argument("--pages", type=int, help="product pages; default: demo.pages")
@@ -65,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _crawl_options(command: argparse.ArgumentParser) -> None:
+    _spider_options(command)
+    command.add_argument(
+        "--fresh", action="store_true", help="start a new run, even if the latest one is unfinished"
+    )
+    command.add_argument("-o", "--output", type=Path, help="also write the items to FILE")
+    command.add_argument("-L", "--log-level", choices=LEVELS, default="INFO")
+
+
+def _spider_options(command: argparse.ArgumentParser) -> None:
+    """-a, -s and --settings: what makes a spider and its settings."""
     command.add_argument(
         "-a",
         dest="spider_args",
@@ -82,11 +106,17 @@ def _crawl_options(command: argparse.ArgumentParser) -> None:
         help="override a setting",
     )
     command.add_argument("--settings", type=Path, help="settings.toml (default: ./settings.toml)")
-    command.add_argument(
-        "--fresh", action="store_true", help="start a new run, even if the latest one is unfinished"
-    )
-    command.add_argument("-o", "--output", type=Path, help="also write the items to FILE")
-    command.add_argument("-L", "--log-level", choices=LEVELS, default="INFO")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text}")
+    return value
 
 
 def project_root(settings: Path | None) -> Path:
@@ -121,6 +151,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "bench":
         return _bench(args, root)
+    if args.command == "parse":
+        from crawler.parse_command import ParseRequest, run
+
+        return run(
+            ParseRequest(
+                root=root,
+                spider=args.spider,
+                url=args.url,
+                callback=args.callback,
+                meta=args.meta,
+                cb_kwargs=args.cb_kwargs,
+                spider_args=parse_spider_args(args.spider_args),
+                overrides=args.overrides,
+                settings_path=args.settings,
+            )
+        )
     if args.command == "list":
         for name, ref in sorted(discover(root).items()):
             print(f"{name}\t{ref.module}.{ref.qualname}")

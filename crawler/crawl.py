@@ -56,20 +56,39 @@ class CrawlRequest:
     log_level: int = logging.INFO
 
 
-def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
-    """Find the spider and load its settings; check what can be checked before any work."""
-    ref = find(request.root, request.spider)
+def load_spider(
+    root: Path,
+    name: str,
+    settings_path: Path | None,
+    overrides: list[str],
+    spider_args: dict[str, str],
+) -> tuple[SpiderRef, Spider, Settings]:
+    """Find the spider, load the settings with its custom_settings, and create it."""
+    ref = find(root, name)
     cls = ref.load()
-    path = request.settings_path or request.root / "settings.toml"
+    path = settings_path or root / "settings.toml"
     settings = settings_module.load(
-        path if path.exists() else None, request.overrides, dict(cls.custom_settings)
+        path if path.exists() else None, overrides, dict(cls.custom_settings)
     )
     try:
-        spider = cls(**request.spider_args)
+        spider = cls(**spider_args)
     except Exception as exc:
         raise SpiderError(
             f"cannot create spider {ref.name!r}: {type(exc).__name__}: {exc}"
         ) from exc
+    return ref, spider, settings
+
+
+def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
+    """Find the spider and load its settings; check what can be checked before any work."""
+    ref, spider, settings = load_spider(
+        request.root,
+        request.spider,
+        request.settings_path,
+        request.overrides,
+        request.spider_args,
+    )
+    cls = type(spider)
     check_start_urls(spider)
     Scope(settings, spider)  # a bad allow/deny/allowed_domains fails here, before any work
     settings = _with_spider_attributes(settings, cls)

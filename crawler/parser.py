@@ -14,6 +14,7 @@ import logging
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -238,18 +239,7 @@ class Parser:
             raise PageError(f"spider has no callback {name!r}")
         collected = _Collected(self, page)
         result = callback(argument) if failure is not None else callback(argument, **spec.cb_kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        if inspect.isasyncgen(result):
-            async for output in result:
-                collected.add(output)
-        elif result is None or _is_single(result):
-            collected.add(result)
-        elif hasattr(result, "__iter__"):
-            for output in result:
-                collected.add(output)
-        else:
-            collected.add(result)
+        await each_output(result, collected.add)
         warning = response.encoding_warning if response is not None else None
         if warning is not None:
             logger.info("%s: %s", page.url, warning)
@@ -415,7 +405,7 @@ class _Collected:
             else:
                 self.requests.append(admitted)
             return
-        if not _is_item(output):
+        if not is_item(output):
             raise PageError(
                 f"{_method(self.page.request)}() yielded {type(output).__name__} at "
                 f"{self.page.url}; expected an item (dict or dataclass) or a Request"
@@ -431,16 +421,34 @@ class _Collected:
         failpoint("parser.after_item", self.page.url)
 
 
+async def each_output(result: Any, add: Callable[[Any], None]) -> None:
+    """Hand `add` each thing a callback produced: whatever it returned, awaited, or the
+    outputs of the (async) generator or iterable it returned."""
+    if inspect.isawaitable(result):
+        result = await result
+    if inspect.isasyncgen(result):
+        async for output in result:
+            add(output)
+    elif result is None or _is_single(result):
+        add(result)
+    elif hasattr(result, "__iter__"):
+        for output in result:
+            add(output)
+    else:
+        add(result)
+
+
 def _method(spec: RequestSpec) -> str:
     """The spider method a page goes to: its callback, or its errback when it failed."""
     return spec.errback if spec.failure is not None else spec.callback
 
 
-def _is_item(value: Any) -> bool:
+def is_item(value: Any) -> bool:
+    """Whether a callback's output is an item: a dict, a msgspec Struct or a dataclass."""
     if isinstance(value, dict | msgspec.Struct):
         return True
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _is_single(value: Any) -> bool:
-    return isinstance(value, Request) or _is_item(value) or isinstance(value, str | bytes)
+    return isinstance(value, Request) or is_item(value) or isinstance(value, str | bytes)
