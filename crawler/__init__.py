@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from crawler.hooks import Hook, Retry
     from crawler.request import Failure, Request
     from crawler.response import Response
+    from crawler.sitemap import SitemapSpider
     from crawler.spider import Spider
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ _LAZY = {
     "Request": "crawler.request",
     "Response": "crawler.response",
     "Retry": "crawler.hooks",
+    "SitemapSpider": "crawler.sitemap",
     "Spider": "crawler.spider",
 }
 
@@ -54,6 +56,7 @@ __all__ = [
     "Response",
     "Retry",
     "SettingsError",
+    "SitemapSpider",
     "Spider",
     "SpiderError",
     "UsageError",

@@ -642,13 +642,13 @@ class Scheduler:
         lease = self._current_lease(handle, message.lease)
         if lease is None:
             return
-        if self.backoff.strikes:
-            self.backoff.recovered(lease.host)
         failure = lease.request.failure
         if failure is not None:  # its errback ran
             self._record_failure(lease.request, failure.reason, failure.status, errback=message)
             return
         status = message.status
+        if self.backoff.strikes and status not in SLOW_DOWN_STATUSES:
+            self.backoff.recovered(lease.host)  # (a 429 the callback asked for is no page)
         if message.cookies:
             self._merge_cookies(lease.request, lease.request.url, message.cookies)
         admitted = self.frontier.admit(message.requests)

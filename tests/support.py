@@ -22,6 +22,13 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 
 
+def catch_all(handler: Any, method: str = "*") -> web.Application:
+    """An aiohttp app whose every path goes to `handler`."""
+    app = web.Application()
+    app.router.add_route(method, "/{tail:.*}", handler)
+    return app
+
+
 @contextmanager
 def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve an aiohttp app on `host`:<free port> from a thread; yield its base URL."""

@@ -15,7 +15,7 @@ from crawler.messages import RequestSpec
 from crawler.replay import replay
 from crawler.request import Request, to_spec
 from crawler.stats import CrawlStats
-from tests.support import Project, serve_app
+from tests.support import Project, catch_all, serve_app
 
 
 def failing_app(hits: Counter[str]) -> web.Application:
@@ -33,9 +33,7 @@ def failing_app(hits: Counter[str]) -> web.Application:
             return web.Response(status=500, text="oops", content_type="text/html")
         return web.Response(text="<html>fine</html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
+    return catch_all(handle)
 
 
 SPIDER = """

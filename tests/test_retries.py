@@ -10,7 +10,7 @@ from aiohttp import web
 
 from crawler.backoff import HostBackoff
 from crawler.downloader import retry_after
-from tests.support import Project, serve_app
+from tests.support import Project, catch_all, serve_app
 
 SPIDER = """
     from crawler import Spider
@@ -118,9 +118,7 @@ def paced_app(hits: dict[str, list[float]]) -> web.Application:
             return web.Response(status=429, headers={"Retry-After": "2"})
         return web.Response(text="<html>ok</html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    return app
+    return catch_all(handle)
 
 
 PACED = """
