@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _spider_options(parse)
 
+    shell = commands.add_parser("shell", help="fetch a page and explore it in a Python prompt")
+    shell.add_argument("url", help="the page to fetch")
+    shell.add_argument("--spider", help="use this spider's settings (and create it as `spider`)")
+    _spider_options(shell)
+
     serve = commands.add_parser("serve-demo", help="only serve the demo site")
     serve.add_argument("--port", type=int, help="default: demo.port of the settings")
     serve.add_argument("--pages", type=int, help="product pages; default: demo.pages")
@@ -164,6 +169,20 @@ def _dispatch(args: argparse.Namespace) -> int:
                 cb_kwargs=args.cb_kwargs,
                 spider_args=parse_spider_args(args.spider_args),
                 overrides=args.overrides,
+                settings_path=args.settings,
+            )
+        )
+    if args.command == "shell":
+        from crawler.shell import ShellRequest
+        from crawler.shell import run as run_shell
+
+        return run_shell(
+            ShellRequest(
+                root=root,
+                url=args.url,
+                spider=args.spider,
+                overrides=args.overrides,
+                spider_args=parse_spider_args(args.spider_args),
                 settings_path=args.settings,
             )
         )

@@ -64,10 +64,7 @@ def run(request: ParseRequest) -> int:
         check_plain(request.cb_kwargs, "cb_kwargs")
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    try:
-        response = asyncio.run(_fetch(page, settings))
-    except (aiohttp.ClientError, OSError, TimeoutError, BodyError) as exc:
-        raise UsageError(f"cannot fetch {request.url}: {type(exc).__name__}: {exc}") from exc
+    response = fetch_page(page, settings)
     print(f"HTTP {response.status} {response.url} ({len(response.body):,} bytes)", file=sys.stderr)
     try:
         outputs = asyncio.run(_call(spider, callback, response))
@@ -107,6 +104,14 @@ def _check(
                 "expected an item (dict or dataclass) or a Request"
             )
     return lines, found
+
+
+def fetch_page(request: Request, settings: Settings) -> Response:
+    """Fetch one page now (redirects followed); UsageError saying why it cannot be fetched."""
+    try:
+        return asyncio.run(_fetch(request, settings))
+    except (aiohttp.ClientError, OSError, TimeoutError, BodyError) as exc:
+        raise UsageError(f"cannot fetch {request.url}: {type(exc).__name__}: {exc}") from exc
 
 
 async def _fetch(request: Request, settings: Settings) -> Response:

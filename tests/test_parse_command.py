@@ -1,8 +1,9 @@
-"""`crawler parse SPIDER URL`: one page, one callback, its items on stdout."""
+"""`crawler parse SPIDER URL` (one page, one callback, its items on stdout) and `crawler shell`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 from aiohttp import web
 
@@ -89,3 +90,27 @@ def test_parse_says_why_it_cannot_fetch(project: Project) -> None:
     assert f"error: cannot fetch {closed}: ClientConnectorError" in result.stderr
     bad = project.run("parse", "shop", "ftp://x/", "--meta", "[1]")
     assert bad.returncode == 2 and "not a JSON object" in bad.stderr
+
+
+def test_shell_fetches_into_response_and_knows_the_spider(project: Project) -> None:
+    project.add_spider("shop", SPIDER)
+    commands = (
+        'print("title:", response.css("h1::text").get())\n'
+        'fetch(response.urljoin("/old")).status\n'
+        'print("again:", response.url, spider.name, spider.tag)\n'
+    )
+    with serve_app(shop_app()) as url:
+        result = subprocess.run(
+            project.command("shell", url + "p/1", "--spider", "shop", "-a", "tag=x"),
+            cwd=project.root,
+            input=commands,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        missing = project.run("shell", f"http://127.0.0.1:{free_port()}/")
+    assert result.returncode == 0, result.stderr
+    assert "title: Blue mug" in result.stdout
+    assert f"again: {url}p/1 shop x" in result.stdout  # fetch() followed the redirect
+    assert f"crawler shell: 200 {url}p/1 (" in result.stderr
+    assert missing.returncode == 2 and "error: cannot fetch" in missing.stderr
