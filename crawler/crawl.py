@@ -92,6 +92,10 @@ def prepare(request: CrawlRequest) -> tuple[SpiderRef, Settings]:
     check_start_urls(spider)
     Scope(settings, spider)  # a bad allow/deny/allowed_domains fails here, before any work
     settings = _with_spider_attributes(settings, cls)
+    if settings.cache.enabled:  # one folder per spider, found by every downloader
+        folder = (request.root / settings.cache.dir / ref.name).resolve()
+        cache = dataclasses.replace(settings.cache, dir=str(folder))
+        settings = dataclasses.replace(settings, cache=cache)
     if request.output is not None:
         export.format_of(request.output)
     return ref, settings

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,8 +23,10 @@ from crawler.body import BodyError, read_body
 from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import BYTES, PAGES, PID, Counters
 from crawler.failpoints import enabled, failpoint
+from crawler.fingerprint import fingerprint
 from crawler.frontier import host_key
 from crawler.http import make_session
+from crawler.httpcache import CachedResponse, HttpCache
 from crawler.messages import (
     Fetch,
     FetchBatch,
@@ -165,6 +168,8 @@ class Downloader:
             else [ipaddress.ip_network(n, strict=False) for n in scope.private_networks]
         )
         # The spider's module (user code, parsel) is imported here only for its hooks.
+        cache = args.settings.cache
+        self.cache = HttpCache(cache, Path(cache.dir)) if cache.enabled else None
         spider = args.spider.load() if args.spider is not None else None
         self.request_hooks = hooks.overrides(spider.hooks, "request") if spider else []
         self.out: Channel
@@ -252,6 +257,18 @@ class Downloader:
         if fetch.cookie and not any(k.lower() == "cookie" for k in headers):
             headers = {**headers, "Cookie": fetch.cookie}
         proxy = (request.meta.get("proxy") if request.meta else None) or self.settings.proxy
+        key = 0
+        if self.cache is not None and method in ("GET", "HEAD"):
+            key = fingerprint(method, url, data)
+            cached = await self.cache.get(key)
+            if cached is not None:
+                if self._wanted(fetch, cached):
+                    status, final = cached.status, str(cached.url)
+                    page = Page(
+                        fetch.lease, request, final, status, cached.raw_headers, cached.body
+                    )
+                    await self._hand(fetch, page)
+                return
         loop = asyncio.get_running_loop()
         started = loop.time()
         # Through a proxy we connect to the proxy (often on a private address) and it
@@ -269,6 +286,8 @@ class Downloader:
                 if self.throttled:
                     self.out.send(Fetched(host_key(url), loop.time() - started, response.status))
                 if not self._wanted(fetch, response):
+                    if key and response.status in REDIRECT_STATUSES:
+                        await self._keep(key, response, [], b"")
                     return
                 settings = self.settings
                 body = await read_body(
@@ -301,10 +320,26 @@ class Downloader:
             else:
                 self._fail(fetch, f"{type(exc).__name__}: {exc}", "network", retryable=True)
             return
+        if key:
+            await self._keep(key, response, page.headers, page.body)
         failpoint("downloader.after_fetch", request.url)
         await self._hand(fetch, page)
 
-    def _wanted(self, fetch: Fetch, response: aiohttp.ClientResponse) -> bool:
+    async def _keep(
+        self,
+        key: int,
+        response: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> None:
+        """Keep a response in the HTTP cache, unless its status is one it ignores."""
+        assert self.cache is not None
+        if self.cache.keeps(response.status):
+            if not headers:
+                headers = [(str(k), v) for k, v in response.headers.items()]
+            await self.cache.put(key, response.status, str(response.url), headers, body)
+
+    def _wanted(self, fetch: Fetch, response: aiohttp.ClientResponse | CachedResponse) -> bool:
         """Whether the response's body goes to a parser; if not, report what happened."""
         status = response.status
         if 200 <= status < 300:

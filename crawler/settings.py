@@ -133,6 +133,16 @@ class JournalSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    enabled: bool = False
+    dir: str = ".cache/http"
+    expiration: float = 0.0
+    ignore_status: list[int] = field(
+        default_factory=lambda: [408, 429, 500, 502, 503, 504, 522, 524]
+    )
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     port: int = 8765
     pages: int = 2000
@@ -151,6 +161,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     journal: JournalSettings = field(default_factory=JournalSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
     def downloader_count(self) -> int:
@@ -495,6 +506,7 @@ _VALIDATORS: dict[str, Any] = {
     "scope.deny": _regex_problem,
     "scope.private_networks": _network_problem,
     "downloader.handle_status": _status_problem,
+    "cache.ignore_status": _status_problem,
     "downloader.resolve": _address_problem,
     "downloader.headers": _header_problem,
 }

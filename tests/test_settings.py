@@ -243,6 +243,11 @@ def test_non_finite_floats_are_refused(tmp_path: Path, value: str) -> None:
         ("[processes]\ndownloaders = -2", "processes.downloaders must be >= 1, got -2"),
         ("[limits]\nmax_pages = -1", "limits.max_pages must be >= 0, got -1"),
         ("[demo]\nport = 70000", "demo.port must be between 1 and 65535, got 70000"),
+        ("[cache]\nexpiration = -1", "cache.expiration must be >= 0, got -1.0"),
+        (
+            "[cache]\nignore_status = [99]",
+            "cache.ignore_status[0] = 99: not an HTTP status (100 to 599)",
+        ),
     ],
 )
 def test_out_of_range(tmp_path: Path, text: str, expected: str) -> None:
@@ -484,5 +489,6 @@ def test_as_dict() -> None:
         "limits",
         "output",
         "journal",
+        "cache",
         "demo",
     }
