@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
 from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
@@ -107,6 +109,15 @@ def _with_spider_attributes(settings: Settings, cls: type[Spider]) -> Settings:
         hooks.overrides(cls.hooks, "request")
     except TypeError as exc:
         raise SpiderError(f"{cls.__name__}.hooks: {exc}") from exc
+    schema = cls.item_schema
+    if schema is not None and not (
+        isinstance(schema, type)
+        and (issubclass(schema, msgspec.Struct) or dataclasses.is_dataclass(schema))
+    ):
+        raise SpiderError(
+            f"{cls.__name__}.item_schema must be a msgspec.Struct or dataclass class, "
+            f"got {schema!r}"
+        )
     statuses = cls.handle_status
     if not isinstance(statuses, list | tuple) or not all(
         isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses
@@ -286,7 +297,12 @@ def _report(
     fatal: str | None,
     duration: float,
 ) -> int:
-    export.write_items(journal.Reader(run.journal), run.parts, run.path / "items.jsonl")
+    export.write_items(
+        journal.Reader(run.journal),
+        run.parts,
+        run.path / "items.jsonl",
+        run.path / "invalid_items.jsonl",
+    )
     export.write_errors(journal.Reader(run.journal), run.path / "errors.jsonl")
     state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
     run.write_json("stats.json", stats.as_dict(state, duration))

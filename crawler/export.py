@@ -16,12 +16,24 @@ from typing import Any, BinaryIO
 from crawler.errors import JournalCorruptError, UsageError
 from crawler.journal import Done, Failed, Record
 
+INVALID_MARK = b"\x00"  # starts the line of an item that failed the spider's item_schema
 
-def write_items(records: Iterable[Record], parts: Path, target: Path) -> int:
-    """Write every committed item, in commit order, to `target` atomically; return the bytes."""
+
+def write_items(
+    records: Iterable[Record], parts: Path, target: Path, invalid_target: Path | None = None
+) -> int:
+    """Write every committed item, in commit order, to `target` atomically; return the bytes.
+
+    Items that failed the spider's item_schema (lines marked with INVALID_MARK) go to
+    `invalid_target` instead, when there are any.
+    """
     temp = target.with_name(f".{target.name}.tmp")
     handles: dict[str, BinaryIO] = {}
     total = 0
+    invalid_temp = (
+        invalid_target.with_name(f".{invalid_target.name}.tmp") if invalid_target else None
+    )
+    quarantine: BinaryIO | None = None  # opened at the first invalid item
     try:
         with open(temp, "wb") as out:
             for record in records:
@@ -37,6 +49,14 @@ def write_items(records: Iterable[Record], parts: Path, target: Path) -> int:
                         f"part file {record.part} is shorter than its committed range "
                         f"[{record.start}, {record.end}) (was the disk lost?)"
                     )
+                if record.invalid:
+                    lines = chunk.splitlines(keepends=True)
+                    if invalid_temp is not None:
+                        if quarantine is None:
+                            quarantine = open(invalid_temp, "wb")  # noqa: SIM115
+                        bad = (line[1:] for line in lines if line.startswith(INVALID_MARK))
+                        quarantine.writelines(bad)
+                    chunk = b"".join(line for line in lines if not line.startswith(INVALID_MARK))
                 out.write(chunk)
                 total += len(chunk)
             out.flush()
@@ -44,7 +64,11 @@ def write_items(records: Iterable[Record], parts: Path, target: Path) -> int:
     finally:
         for handle in handles.values():
             handle.close()
+        if quarantine is not None:
+            quarantine.close()
     os.replace(temp, target)
+    if quarantine is not None and invalid_temp is not None and invalid_target is not None:
+        os.replace(invalid_temp, invalid_target)
     return total
 
 

@@ -44,7 +44,11 @@ class Seeded(msgspec.Struct, tag=True, array_like=True):
 
 
 class Done(msgspec.Struct, tag=True, array_like=True):
-    """A page committed: its items at [start, end) of `part`, the new requests it admitted."""
+    """A page committed: its items at [start, end) of `part`, the new requests it admitted.
+
+    `invalid` items (they failed the spider's item_schema) are in the same range, on lines
+    that start with a NUL byte: `crawler.export` writes them to invalid_items.jsonl.
+    """
 
     id: int
     status: int
@@ -53,6 +57,7 @@ class Done(msgspec.Struct, tag=True, array_like=True):
     end: int
     items: int
     requests: list[RequestSpec]
+    invalid: int = 0
 
 
 class Failed(msgspec.Struct, tag=True, array_like=True):
@@ -73,6 +78,7 @@ class Failed(msgspec.Struct, tag=True, array_like=True):
     end: int = 0
     items: int = 0
     requests: list[RequestSpec] = []
+    invalid: int = 0
 
 
 class Skipped(msgspec.Struct, tag=True, array_like=True):

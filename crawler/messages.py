@@ -149,6 +149,7 @@ class PageDone(msgspec.Struct, tag=True, array_like=True):
     filtered: dict[str, int] = {}
     cookies: list[str] = []  # the page's Set-Cookie headers, merged before `requests` go out
     warnings: list[str] = []  # kinds of trouble worth counting ("charset": decoding guessed)
+    invalid: int = 0  # items that failed the spider's item_schema (kept apart in the chunk)
 
 
 class PageFailed(msgspec.Struct, tag=True, array_like=True):

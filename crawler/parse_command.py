@@ -97,6 +97,13 @@ def _check(
         if isinstance(output, Request):
             found.append(to_spec(spider, output))
         elif is_item(output):
+            schema = type(spider).item_schema
+            if schema is not None:
+                try:
+                    output = msgspec.convert(output, schema, from_attributes=True)
+                except msgspec.ValidationError as exc:  # a crawl drops it (invalid_items.jsonl)
+                    print(f"invalid item (item_schema): {exc}: {output!r}", file=sys.stderr)
+                    continue
             lines.append(encoder.encode(output) + b"\n")
         else:
             raise TypeError(

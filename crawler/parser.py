@@ -27,6 +27,7 @@ from crawler import hooks
 from crawler.channel import Channel, encode, open_pipe
 from crawler.counters import CURRENT, ITEMS, PAGES, PID, Counters
 from crawler.errors import PageError
+from crawler.export import INVALID_MARK
 from crawler.failpoints import enabled, failpoint
 from crawler.fingerprint import fingerprint
 from crawler.hooks import Retry
@@ -104,6 +105,7 @@ class Parser:
         self.part_name = f"{args.index}-{time.time_ns()}.jsonl"
         self.offset = 0
         self.encoder = msgspec.json.Encoder()
+        self.schema = type(self.spider).item_schema
         self.connections: set[PageReceiver] = set()
         self.batch_started = time.perf_counter()  # when the oldest uncommitted page was parsed
         self.out: Channel
@@ -188,7 +190,7 @@ class Parser:
     async def _parse(self, page: Page) -> None:
         """Run the callback; queue the page's commit, or report its failure."""
         try:
-            chunk, count, requests, filtered, warning = await self._run_callback(page)
+            chunk, count, invalid, requests, filtered, warning = await self._run_callback(page)
         except Retry as exc:
             logger.info("retry of %s requested: %s", page.url, exc.reason)
             self.out.send(PageFailed(page.lease, f"retry requested: {exc.reason}", retry=True))
@@ -213,6 +215,9 @@ class Parser:
         self.counters.add(PAGES)
         self.counters.add(ITEMS, count)
         done = PageDone(page.lease, page.status, self.part_name, 0, 0, count, requests, filtered)
+        if invalid:
+            done.invalid = invalid
+            logger.warning("%s: %d items failed the item_schema", page.url, invalid)
         if self.keep_cookies:
             done.cookies = [v for k, v in page.headers if k.lower() == "set-cookie"]
         if warning is not None:
@@ -223,7 +228,7 @@ class Parser:
 
     async def _run_callback(
         self, page: Page
-    ) -> tuple[bytes, int, list[RequestSpec], dict[str, int], str | None]:
+    ) -> tuple[bytes, int, int, list[RequestSpec], dict[str, int], str | None]:
         spec = page.request
         failure = spec.failure
         response: Response | None = None
@@ -244,8 +249,9 @@ class Parser:
         if warning is not None:
             logger.info("%s: %s", page.url, warning)
         return (
-            b"".join(collected.lines),
+            b"".join(collected.lines + collected.invalid),
             len(collected.lines),
+            len(collected.invalid),
             collected.requests,
             collected.filtered,
             None if warning is None else "charset",
@@ -392,6 +398,7 @@ class _Collected:
         self.parser = parser
         self.page = page
         self.lines: list[bytes] = []
+        self.invalid: list[bytes] = []  # items that failed the item_schema, marked
         self.requests: list[RequestSpec] = []
         self.filtered: dict[str, int] = {}
 
@@ -410,6 +417,13 @@ class _Collected:
                 f"{_method(self.page.request)}() yielded {type(output).__name__} at "
                 f"{self.page.url}; expected an item (dict or dataclass) or a Request"
             )
+        schema = self.parser.schema
+        if schema is not None:
+            try:
+                output = msgspec.convert(output, schema, from_attributes=True)
+            except msgspec.ValidationError as exc:
+                self._invalid(output, str(exc))
+                return
         try:
             line = self.parser.encoder.encode(output) + b"\n"
         except (TypeError, ValueError) as exc:
@@ -419,6 +433,15 @@ class _Collected:
             ) from exc
         self.lines.append(line)
         failpoint("parser.after_item", self.page.url)
+
+    def _invalid(self, item: Any, reason: str) -> None:
+        """Keep an item that failed the item_schema apart: a marked line of the same chunk."""
+        record = {"url": self.page.url, "callback": _method(self.page.request), "error": reason}
+        try:
+            line = self.parser.encoder.encode({**record, "item": item})
+        except (TypeError, ValueError):
+            line = self.parser.encoder.encode({**record, "item": repr(item)})
+        self.invalid.append(INVALID_MARK + line + b"\n")
 
 
 async def each_output(result: Any, add: Callable[[Any], None]) -> None:

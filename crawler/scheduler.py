@@ -591,7 +591,7 @@ class Scheduler:
         record = Failed(request.id, request.url, reason, request.attempts + 1, status, dead)
         if errback is not None:
             record.part, record.start, record.end = errback.part, errback.start, errback.end
-            record.items = errback.items
+            record.items, record.invalid = errback.items, errback.invalid
             record.requests = self.frontier.admit(errback.requests)
             self.stats.duplicates += len(errback.requests) - len(record.requests)
             if errback.filtered:
@@ -661,11 +661,13 @@ class Scheduler:
                 message.end,
                 message.items,
                 admitted,
+                message.invalid,
             )
         )
         self.stats.pages += 1
         self.stats.session_pages += 1
         self.stats.items += message.items
+        self.stats.invalid_items += message.invalid
         self.stats.statuses[status] += 1
         self.stats.duplicates += len(message.requests) - len(admitted)
         if message.filtered:

@@ -28,6 +28,8 @@ class Spider:
     custom_settings: ClassVar[dict[str, Any]] = {}
     handle_status: ClassVar[list[int]] = []
     hooks: ClassVar[list[Hook]] = []
+    # A msgspec.Struct or dataclass every item must fit (None: any dict or dataclass goes).
+    item_schema: ClassVar[type | None] = None
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():

@@ -20,6 +20,7 @@ class CrawlStats:
     dead: int = 0
     retries: int = 0
     host_pauses: int = 0  # 429/503 answers that paused their host
+    invalid_items: int = 0  # items that failed the spider's item_schema
     redirects: int = 0
     duplicates: int = 0
     stale_acks: int = 0
@@ -41,6 +42,7 @@ class CrawlStats:
                 return
             self.pages += 1
             self.items += record.items
+            self.invalid_items += record.invalid
             self.statuses[record.status] += 1
         elif isinstance(record, Failed):
             self.count_failure(record)
@@ -51,6 +53,7 @@ class CrawlStats:
 
     def count_failure(self, record: Failed) -> None:
         self.items += record.items  # committed by its errback
+        self.invalid_items += record.invalid
         if record.dead:
             self.dead += 1
         else:
@@ -64,6 +67,7 @@ class CrawlStats:
             "state": state,
             "pages": self.pages,
             "items": self.items,
+            "invalid_items": self.invalid_items,
             "failed": self.failed,
             "dead": self.dead,
             "retries": self.retries,
