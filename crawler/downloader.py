@@ -167,9 +167,9 @@ class Downloader:
             if scope.allow_private
             else [ipaddress.ip_network(n, strict=False) for n in scope.private_networks]
         )
-        # The spider's module (user code, parsel) is imported here only for its hooks.
         cache = args.settings.cache
         self.cache = HttpCache(cache, Path(cache.dir)) if cache.enabled else None
+        # The spider's module (user code, parsel) is imported here only for its hooks.
         spider = args.spider.load() if args.spider is not None else None
         self.request_hooks = hooks.overrides(spider.hooks, "request") if spider else []
         self.out: Channel
