@@ -2,8 +2,8 @@
 
 Cookies belong to the crawl, not to a downloader process: whichever downloader fetches a
 request, it carries the Cookie header of its jar, and the Set-Cookie headers of every
-response (redirects included) come back here.  Jars live in memory: a resumed crawl
-starts with empty jars, as in Scrapy.
+response (redirects included) come back here.  Jars live in memory; the journal keeps
+every Set-Cookie header with the page that sent it, so a resumed crawl rebuilds them.
 """
 
 from __future__ import annotations

@@ -266,6 +266,7 @@ def _run_locked(
         state.next_id,
         stats,
         request.log_level,
+        state.cookies,
     )
     code = EXIT_OK
     fatal: str | None = None

@@ -58,6 +58,11 @@ class Done(msgspec.Struct, tag=True, array_like=True):
     items: int
     requests: list[RequestSpec]
     invalid: int = 0
+    # The response's Set-Cookie headers, merged into the jar `jar` for `cookie_url`:
+    # replayed on resume, so the cookie jars come back as they were.
+    cookies: list[str] = []
+    cookie_url: str = ""
+    jar: Any = None
 
 
 class Failed(msgspec.Struct, tag=True, array_like=True):

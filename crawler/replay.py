@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from crawler.frontier import fingerprint_of
 from crawler.journal import Closed, Done, Failed, Record, Requeued, Seeded, Skipped
@@ -57,6 +58,9 @@ class Replayed:
     next_id: int = 1
     closed: bool = False
     pending_count: int = 0
+    # The journaled Set-Cookie headers, (jar, url, headers) in order, read from the journal
+    # again as this is iterated: the scheduler rebuilds its cookie jars from them.
+    cookies: Iterable[tuple[Any, str, list[str]]] = ()
     # The requests still to do, read from the journal again as this is iterated (once).
     pending: Iterable[RequestSpec] = ()
 
@@ -72,6 +76,7 @@ def replay(
     finished = IdSet()
     requeued: dict[int, tuple[int, int]] = {}  # attempts and crashes of retried requests
     admitted = 0
+    has_cookies = False
     for record in records:
         stats.replay(record)
         match record:
@@ -82,6 +87,7 @@ def replay(
                 finished.add(record.id)
                 requeued.pop(record.id, None)
                 admitted += _admit(record.requests, state)
+                has_cookies = has_cookies or bool(record.cookies)
             case Failed():
                 finished.add(record.id)
                 requeued.pop(record.id, None)
@@ -96,7 +102,15 @@ def replay(
     state.pending_count = admitted - len(finished)
     if again is not None and state.pending_count:
         state.pending = _pending(again, finished, requeued)
+    if again is not None and has_cookies:
+        state.cookies = _cookies(again)
     return state
+
+
+def _cookies(again: Callable[[], Iterable[Record]]) -> Iterator[tuple[Any, str, list[str]]]:
+    for record in again():
+        if isinstance(record, Done) and record.cookies:
+            yield record.jar, record.cookie_url, record.cookies
 
 
 def _admit(requests: list[RequestSpec], state: Replayed) -> int:

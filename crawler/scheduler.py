@@ -84,6 +84,7 @@ class CrawlPlan:
     next_id: int
     stats: CrawlStats
     log_level: int
+    cookies: Iterable[tuple[Any, str, list[str]]] = ()  # earlier sessions' Set-Cookie headers
 
 
 class Scheduler:
@@ -103,7 +104,11 @@ class Scheduler:
             self.run.job / "spill",
         )
         self.wake_timer: asyncio.TimerHandle | None = None
-        self.cookies = CookieJars() if self.settings.downloader.cookies else None
+        self.cookies: CookieJars | None = None
+        if self.settings.downloader.cookies:
+            self.cookies = CookieJars()
+            for jar, url, headers in plan.cookies:  # the Set-Cookie headers of earlier sessions
+                self.cookies.update(jar, url, headers)
         self.spider: Spider = plan.spider.load()(**plan.spider_args)
         self.scope = Scope(self.settings, self.spider)
         self.has_request_hooks = bool(hooks.overrides(type(self.spider).hooks, "request"))
@@ -465,11 +470,15 @@ class Scheduler:
         self.stats.filtered[reason] += 1
         logger.debug("%s: not fetched (%s)", request.url, reason)
 
-    def _merge_cookies(self, request: RequestSpec, url: str, headers: list[str]) -> None:
+    def _merge_cookies(
+        self, request: RequestSpec, url: str, headers: list[str], done: Done
+    ) -> None:
+        """Merge a response's Set-Cookie headers; `done` journals them, for a resume."""
         if self.cookies is not None:
             jar = request.meta.get("cookiejar") if request.meta else None
             if self.cookies.update(jar, url, headers):
                 logger.debug("ignored a malformed Set-Cookie from %s", url)
+            done.cookies, done.cookie_url, done.jar = headers, url, jar
 
     def _end_fetch(self, lease_id: int) -> Lease | None:
         """End a lease its downloader reported on (no page goes to the parser); None if stale."""
@@ -484,8 +493,9 @@ class Scheduler:
         if lease is None:
             return
         request = lease.request
+        done = Done(request.id, message.status, "", 0, 0, 0, [])
         if message.cookies:
-            self._merge_cookies(request, message.url, message.cookies)
+            self._merge_cookies(request, message.url, message.cookies, done)
         target = redirect_request(
             request,
             message.status,
@@ -501,8 +511,8 @@ class Scheduler:
         if filtered is not None:
             self.stats.filtered[filtered] += 1
             logger.debug("%s redirects to %s: filtered (%s)", request.url, target.url, filtered)
-        admitted = self.frontier.admit([target]) if filtered is None else []
-        self.journal.append(Done(request.id, message.status, "", 0, 0, 0, admitted))
+        done.requests = admitted = self.frontier.admit([target]) if filtered is None else []
+        self.journal.append(done)
         self.stats.redirects += 1
         if not admitted and filtered is None:
             self.stats.duplicates += 1
@@ -649,21 +659,20 @@ class Scheduler:
         status = message.status
         if self.backoff.strikes and status not in SLOW_DOWN_STATUSES:
             self.backoff.recovered(lease.host)  # (a 429 the callback asked for is no page)
-        if message.cookies:
-            self._merge_cookies(lease.request, lease.request.url, message.cookies)
-        admitted = self.frontier.admit(message.requests)
-        self.journal.append(
-            Done(
-                lease.request.id,
-                status,
-                message.part,
-                message.start,
-                message.end,
-                message.items,
-                admitted,
-                message.invalid,
-            )
+        done = Done(
+            lease.request.id,
+            status,
+            message.part,
+            message.start,
+            message.end,
+            message.items,
+            [],
+            message.invalid,
         )
+        if message.cookies:
+            self._merge_cookies(lease.request, lease.request.url, message.cookies, done)
+        done.requests = admitted = self.frontier.admit(message.requests)
+        self.journal.append(done)
         self.stats.pages += 1
         self.stats.session_pages += 1
         self.stats.items += message.items

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from tests.support import Project, serve_app
+from tests.support import Project, catch_all, serve_app
 
 
 def recording_app(seen: dict[str, list[dict[str, str]]]) -> web.Application:
@@ -290,3 +291,54 @@ def test_a_proxy_on_a_private_address_serves_a_public_crawl(project: Project) ->
         )
     assert seen == {} and sorted(via) == [base + "global", base + "own"]
     assert project.errors("probe") == []
+
+
+def session_app() -> web.Application:
+    """/login sets a session cookie and links to 12 pages that show the cookie they got."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/robots.txt":
+            raise web.HTTPNotFound()
+        if request.path == "/login":
+            links = "".join(f'<a href="/p/{n}">{n}</a>' for n in range(12))
+            response = web.Response(text=links, content_type="text/html")
+            response.set_cookie("session", "s3cr3t", path="/")
+            return response
+        cookie = request.cookies.get("session", "none")
+        return web.Response(text=f'<p id="c">{cookie}</p>', content_type="text/html")
+
+    return catch_all(handle)
+
+
+SESSION_SPIDER = """
+    from crawler import Spider
+
+    class Session(Spider):
+        name = "session"
+        start_urls = ["BASElogin"]
+
+        def parse(self, response):
+            yield from response.follow_all(css="a", callback=self.parse_page)
+
+        def parse_page(self, response):
+            yield {"url": response.url, "cookie": response.css("p#c::text").get()}
+"""
+
+
+def test_a_resumed_crawl_keeps_its_cookie_jars(project: Project, tmp_path: Path) -> None:
+    marker = tmp_path / "fired"
+    marker.mkdir()
+    kill = {"CRAWLER_FAILPOINTS": "scheduler.before_journal:6=kill"}
+    with serve_app(session_app()) as url:
+        project.add_spider("session", SESSION_SPIDER.replace("BASE", url))
+        project.write_settings("[downloader]\nper_host = 1\n")
+        killed = project.run(
+            "crawl", "session", env={**kill, "CRAWLER_FAILPOINTS_ONCE": str(marker)}
+        )
+        assert killed.returncode != 0
+        resumed = project.run("crawl", "session")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    items = project.items("session")
+    assert len(items) == 12
+    assert {item["cookie"] for item in items} == {"s3cr3t"}  # pages fetched after the resume too

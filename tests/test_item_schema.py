@@ -74,7 +74,10 @@ def test_invalid_items_survive_a_killed_parser_exactly_once(
 ) -> None:
     marker = tmp_path / "fired"
     marker.mkdir()
-    env = {"CRAWLER_FAILPOINTS": "parser.before_ack:3=kill", "CRAWLER_FAILPOINTS_ONCE": str(marker)}
+    env = {
+        "CRAWLER_FAILPOINTS": "parser.after_item=kill@/p/3",
+        "CRAWLER_FAILPOINTS_ONCE": str(marker),
+    }
     with serve_app(shop_app()) as url:
         project.add_spider("shop", SPIDER.replace("BASE", url))
         result = project.run("crawl", "shop", env=env)
