@@ -9,7 +9,6 @@ requests are checked as a crawl checks them, so what fails here fails in a crawl
 from __future__ import annotations
 
 import asyncio
-import inspect
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from crawler.crawl import load_spider
 from crawler.errors import UsageError
 from crawler.http import make_session
 from crawler.messages import RequestSpec
-from crawler.parser import each_output, is_item
+from crawler.parser import each_output, is_item, run_response_hooks
 from crawler.request import Request, check_plain, to_spec
 from crawler.response import Response
 from crawler.settings import Settings
@@ -137,14 +136,7 @@ async def _fetch(request: Request, settings: Settings) -> Response:
 
 async def _call(spider: Spider, callback: Any, response: Response) -> list[Any]:
     """Run the spider's response hooks and the callback; every output, in order."""
-    for hook in hooks.overrides(type(spider).hooks, "response"):
-        changed = hook.response(response)
-        if inspect.isawaitable(changed):
-            changed = await changed
-        if not isinstance(changed, Response):
-            kind = type(changed).__name__
-            raise TypeError(f"{type(hook).__name__}.response() returned {kind}, not a Response")
-        response = changed
+    response = await run_response_hooks(hooks.overrides(type(spider).hooks, "response"), response)
     outputs: list[Any] = []
     await each_output(callback(response, **response.request.cb_kwargs), outputs.append)
     return [output for output in outputs if output is not None]

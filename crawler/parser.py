@@ -260,17 +260,7 @@ class Parser:
     async def _response(self, page: Page) -> Response:
         """The page's `Response`, after the spider's response hooks."""
         response = Response(page.url, page.status, page.headers, page.body, from_spec(page.request))
-        for hook in self.response_hooks:
-            changed = hook.response(response)
-            if inspect.isawaitable(changed):
-                changed = await changed
-            if not isinstance(changed, Response):
-                raise PageError(
-                    f"{type(hook).__name__}.response() returned {type(changed).__name__}, "
-                    "not a Response"
-                )
-            response = changed
-        return response
+        return await run_response_hooks(self.response_hooks, response)
 
     def admit(self, request: Request, parent: RequestSpec) -> RequestSpec | str:
         """The wire form of a request found on a page, or the reason it is filtered."""
@@ -442,6 +432,21 @@ class _Collected:
         except (TypeError, ValueError):
             line = self.parser.encoder.encode({**record, "item": repr(item)})
         self.invalid.append(INVALID_MARK + line + b"\n")
+
+
+async def run_response_hooks(response_hooks: list[Any], response: Response) -> Response:
+    """`response` after each hook's `response()`; PageError if one returns no Response."""
+    for hook in response_hooks:
+        changed = hook.response(response)
+        if inspect.isawaitable(changed):
+            changed = await changed
+        if not isinstance(changed, Response):
+            raise PageError(
+                f"{type(hook).__name__}.response() returned {type(changed).__name__}, "
+                "not a Response"
+            )
+        response = changed
+    return response
 
 
 async def each_output(result: Any, add: Callable[[Any], None]) -> None:
