@@ -67,6 +67,8 @@ class Channel(asyncio.BufferedProtocol):
         self._end = 0
         self._error: BaseException | None = None
         self._paused: asyncio.Future[None] | None = None
+        # This turn's frames, headers and payloads apart: they leave in one vectored write,
+        # never joined (a joined batch is fresh memory: page faults, ~4 us each here).
         self._outbox: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
@@ -158,23 +160,27 @@ class Channel(asyncio.BufferedProtocol):
         self._paused = None
 
     def send(self, message: Any) -> None:
-        """Queue one message; it leaves at the end of this turn of the event loop."""
-        self.send_raw(encode(message))
-
-    def send_raw(self, frames: bytes) -> None:
-        """Queue bytes that are already whole frames.
+        """Queue one message; it leaves at the end of this turn of the event loop.
 
         Everything queued in one turn of the loop goes out in one write: a message never
         waits for company, but messages that come together share a system call.
         """
+        payload = _encoder.encode(message)
+        self._queue(_HEADER.pack(len(payload)), payload)
+
+    def send_raw(self, frames: bytes) -> None:
+        """Queue bytes that are already whole frames (or, in fault tests, parts of one)."""
+        self._queue(frames)
+
+    def _queue(self, *parts: bytes) -> None:
         if not self._outbox:
             try:
                 asyncio.get_running_loop().call_soon(self._flush)
             except RuntimeError:  # no loop turns any more (shutting down): write now
-                self._outbox.append(frames)
+                self._outbox.extend(parts)
                 self._flush()
                 return
-        self._outbox.append(frames)
+        self._outbox.extend(parts)
 
     def flush(self) -> None:
         """Write what is queued now, not at the end of this turn of the event loop.
@@ -186,16 +192,15 @@ class Channel(asyncio.BufferedProtocol):
             self._flush()
 
     def _flush(self) -> None:
-        frames, self._outbox = self._outbox, []
-        if not frames:  # flushed early, by flush()
+        parts, self._outbox = self._outbox, []
+        if not parts:  # flushed early, by flush()
             return
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self.transport.writelines(parts)
 
     async def drain(self) -> None:
         """Write what is queued; wait while the transport's buffer is over its high-water mark."""
-        if self._outbox:
-            self._flush()
+        self.flush()
         if self.transport is not None and self.transport.is_closing():
             raise ConnectionResetError("channel closed")
         if self._paused is not None:
@@ -206,8 +211,7 @@ class Channel(asyncio.BufferedProtocol):
 
     def close(self) -> None:
         """Write what is queued, then close."""
-        if self._outbox:
-            self._flush()
+        self.flush()
         if self.transport is not None:
             self.transport.close()
 

@@ -9,10 +9,12 @@ every Set-Cookie header with the page that sent it, so a resumed crawl rebuilds 
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class CookieJars:
@@ -27,6 +29,8 @@ class CookieJars:
     def _jar(self, key: Any) -> aiohttp.CookieJar:
         jar = self._jars.get(key)
         if jar is None:
+            import aiohttp  # here: a crawl without cookies never loads an HTTP client
+
             # unsafe: hosts that are IP addresses keep cookies too (a crawler's own servers).
             jar = aiohttp.CookieJar(unsafe=True, quote_cookie=False)
             self._jars[key] = jar

@@ -10,8 +10,6 @@ import ipaddress
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +30,18 @@ from crawler.messages import (
     FetchBatch,
     Fetched,
     FetchFailed,
+    FetchRobots,
     Hello,
     Page,
     ParserAddress,
     Redirected,
+    RobotsFetched,
     Stop,
     ToDownloader,
 )
 from crawler.request import check_url, from_spec, max_retries
-from crawler.settings import Settings
-from crawler.spider import SpiderRef
+from crawler.robots_fetch import fetch_robots
+from crawler.roles import DownloaderArgs
 from crawler.transport import connect
 from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, setup_logging
 
@@ -67,20 +67,6 @@ def retry_after(value: str | None) -> float:
     return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
-@dataclass(frozen=True)
-class DownloaderArgs:
-    """What a downloader receives at spawn."""
-
-    index: int
-    slot: int
-    settings: Settings
-    conn: Connection
-    counters: Any
-    parent_pid: int
-    log_level: int
-    spider: SpiderRef | None  # given only when the spider has request hooks to run here
-
-
 def run(args: DownloaderArgs) -> None:
     """Process target of a downloader."""
     detach_from_terminal_signals(args.parent_pid)
@@ -99,9 +85,13 @@ class PageSender(Channel):
         self.on_unsent = on_unsent
         self.fetches: list[Fetch] = []
 
-    def send_page(self, fetch: Fetch, frame: bytes) -> None:
+    def send_page(self, fetch: Fetch, page: Page | bytes) -> None:
+        """Queue a page (or, in a fault test, the rest of its frame)."""
         self.fetches.append(fetch)
-        self.send_raw(frame)
+        if isinstance(page, bytes):
+            self.send_raw(page)
+        else:
+            self.send(page)
 
     def _flush(self) -> None:
         fetches, self.fetches = self.fetches, []
@@ -212,6 +202,10 @@ class Downloader:
                     task = asyncio.create_task(self._fetch(fetch))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
+            case FetchRobots():
+                task = asyncio.create_task(self._fetch_robots(message))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
             case ParserAddress(slot=slot):
                 old = self.parsers.pop(slot, None)
                 if old is not None:
@@ -219,6 +213,20 @@ class Downloader:
                 self.parsers[slot] = ParserLink(message, self._unsent)
             case Stop():
                 self._on_close(None)
+
+    async def _fetch_robots(self, message: FetchRobots) -> None:
+        """Fetch an origin's robots.txt for the scheduler, through this process's sessions."""
+        key = message.key
+        try:
+            outcome = await fetch_robots(
+                key, message.public, lambda public: self._session(not public), self.settings
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("robots.txt of %s: unexpected error; not crawling %s", key, key)
+            outcome = RobotsFetched(key, "unreachable")
+        self.out.send(outcome)
 
     def _on_close(self, error: BaseException | None) -> None:
         """Stop, or the scheduler's end of the Pipe closed: finish."""
@@ -400,20 +408,21 @@ class Downloader:
         if link is None:
             self._fail(fetch, f"parser {fetch.parser} has no address", "parser", retryable=True)
             return
-        frame = encode(page)
+        message: Page | bytes = page
         try:
             sender = await link.sender()
             if enabled("downloader.mid_frame"):
+                frame = encode(page)
                 half = len(frame) // 2
                 sender.send_raw(frame[:half])
                 await sender.drain()
                 failpoint("downloader.mid_frame", page.url)
-                frame = frame[half:]
+                message = frame[half:]
         except (OSError, ConnectionError) as exc:
             link.close()
             self._fail(fetch, f"parser {fetch.parser} unreachable: {exc}", "parser", retryable=True)
             return
-        sender.send_page(fetch, frame)
+        sender.send_page(fetch, message)
         await sender.writable()
         if page.request.failure is None:  # (an errback's delivery is not a page)
             self.counters.add(PAGES)

@@ -1,4 +1,4 @@
-"""The aiohttp client session of a downloader (and of the robots.txt fetcher)."""
+"""The aiohttp client session of a downloader."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ from typing import Any
 
 import aiohttp
 
-from crawler import __version__
 from crawler.body import ACCEPT_ENCODING
 from crawler.netguard import guarded_connector
-from crawler.settings import DownloaderSettings
-
-DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://pypi.org/project/crawler)"
-
-
-def user_agent(settings: DownloaderSettings) -> str:
-    """The User-Agent sent: the setting, or one naming the framework and its version."""
-    return settings.user_agent or DEFAULT_USER_AGENT
+from crawler.settings import DownloaderSettings, user_agent
 
 
 def make_session(

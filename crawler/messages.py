@@ -2,8 +2,9 @@
 
 Each channel has one union type.  Frames are msgpack, never pickles.
 
-    scheduler  -> downloader   ToDownloader: FetchBatch | ParserAddress | Stop
-    downloader -> scheduler    FromDownloader: FetchFailed | Redirected | Fetched | LogLine
+    scheduler  -> downloader   ToDownloader: FetchBatch | ParserAddress | FetchRobots | Stop
+    downloader -> scheduler    FromDownloader: FetchFailed | Redirected | Fetched
+                                               | RobotsFetched | LogLine
     downloader -> parser       ToParser: Hello | Page            (Unix or TCP socket)
     scheduler  -> parser       ToParserControl: Stop
     parser     -> scheduler    FromParser: ParserReady | PageDone | PageFailed | LogLine
@@ -67,6 +68,24 @@ class ParserAddress(msgspec.Struct, tag=True, array_like=True):
     path: str
     port: int
     token: bytes
+
+
+class FetchRobots(msgspec.Struct, tag=True, array_like=True):
+    """Fetch the robots.txt of origin `key`; `public`: through the private-address guard."""
+
+    key: str
+    public: bool
+
+
+class RobotsFetched(msgspec.Struct, tag=True, array_like=True):
+    """The verdict on origin `key`'s robots.txt: "fetched" (with its body), "missing"
+    (everything allowed) or "unreachable" (everything disallowed)."""
+
+    key: str
+    verdict: str
+    body: bytes = b""
+    retries: int = 0  # attempts repeated after a 429, 5xx or network error
+    redirects: int = 0  # redirects followed
 
 
 class Stop(msgspec.Struct, tag=True, array_like=True):
@@ -160,8 +179,8 @@ class PageFailed(msgspec.Struct, tag=True, array_like=True):
     retry: bool = False  # a hook or callback raised Retry: fetch the page again
 
 
-ToDownloader = FetchBatch | ParserAddress | Stop
-FromDownloader = FetchFailed | Redirected | Fetched | LogLine
+ToDownloader = FetchBatch | ParserAddress | FetchRobots | Stop
+FromDownloader = FetchFailed | Redirected | Fetched | RobotsFetched | LogLine
 ToParser = Hello | Page
 ToParserControl = Stop
 FromParser = ParserReady | PageDone | PageFailed | LogLine

@@ -15,8 +15,6 @@ import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import aiofiles
 import msgspec
 
 from crawler import hooks
-from crawler.channel import Channel, encode, open_pipe
+from crawler.channel import Channel, open_pipe
 from crawler.counters import CURRENT, ITEMS, PAGES, PID, Counters
 from crawler.errors import PageError
 from crawler.export import INVALID_MARK
@@ -44,9 +42,9 @@ from crawler.messages import (
 )
 from crawler.request import Failure, Request, from_spec, to_spec
 from crawler.response import Response
+from crawler.roles import ParserArgs
 from crawler.scope import Scope
-from crawler.settings import Settings
-from crawler.spider import Spider, SpiderRef
+from crawler.spider import Spider
 from crawler.transport import listen, peer_is_us, remove_socket
 from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, setup_logging
 
@@ -57,25 +55,6 @@ EXIT_BROKEN = 70  # the scheduler restarts the parser
 _INLINE_WRITE = 256 * 1024
 _TURN_PAGES = 16
 _TURN_SECONDS = 0.003
-
-
-@dataclass(frozen=True)
-class ParserArgs:
-    """What a parser receives at spawn."""
-
-    index: int
-    slot: int
-    settings: Settings
-    conn: Connection
-    counters: Any
-    parent_pid: int
-    log_level: int
-    spider: SpiderRef
-    spider_args: dict[str, str]
-    transport: str
-    socket_path: str
-    token: bytes
-    parts_dir: str
 
 
 def run(args: ParserArgs) -> None:
@@ -304,7 +283,8 @@ class Parser:
                 done.start, done.end = self.offset, self.offset + len(chunk)
                 self.offset = done.end
             failpoint("parser.before_ack")
-            self.out.send_raw(b"".join(encode(done) for _, done in batch))
+            for _, done in batch:
+                self.out.send(done)
             # Now: the loop's turn ends only when the parser runs out of queued pages.
             self.out.flush()
             if time.monotonic() - last_sync >= interval and (syncing is None or syncing.done()):

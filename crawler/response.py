@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
-from parsel import Selector, SelectorList
 from w3lib.encoding import (
     html_body_declared_encoding,
     http_content_type_encoding,
@@ -20,6 +19,12 @@ from crawler.errors import NotTextError
 from crawler.forms import FormData, submission
 from crawler.request import Callback, Request
 from crawler.urljoin import Joiner
+
+if TYPE_CHECKING:
+    from parsel import Selector, SelectorList
+
+_selector_class: Any = None  # parsel.Selector, imported on first use: the scheduler loads
+# spiders (and so this module) but never parses, and parsel with lxml is a tenth of a second.
 
 
 class Response:
@@ -125,6 +130,11 @@ class Response:
     def selector(self) -> Selector:
         """A parsel `Selector` over the page, built once; `NotTextError` if it is not text."""
         if self._selector is None:
+            global _selector_class
+            if _selector_class is None:
+                from parsel import Selector
+
+                _selector_class = Selector
             self._require_text()
             if self._text is None and self._is_declared_utf8():
                 utf8 = True  # ASCII declared as UTF-8: no need to decode at all
@@ -134,11 +144,11 @@ class Response:
             kind = _selector_type(self.content_type)
             if utf8 and self.body:
                 # lxml parses the bytes itself: no str to build and encode back (~10%).
-                self._selector = Selector(
+                self._selector = _selector_class(
                     body=self.body, encoding="utf-8", base_url=self.url, type=kind
                 )
             else:
-                self._selector = Selector(text=self.text, base_url=self.url, type=kind)
+                self._selector = _selector_class(text=self.text, base_url=self.url, type=kind)
         return self._selector
 
     def _is_declared_utf8(self) -> bool:

@@ -1,15 +1,13 @@
-"""robots.txt rules per origin, fetched in the background by the scheduler (RFC 9309).
+"""robots.txt rules per origin (RFC 9309): the scheduler's cache of them.
 
 An origin is scheme, host and port: `http://a.test` and `http://a.test:8080` have separate
-robots.txt files.  Each origin is fetched at most once per crawl:
+robots.txt files.  Each origin is fetched at most once per crawl.  In a crawl the fetch
+runs in a downloader (`crawler.robots_fetch`, which says what each status means), so the
+scheduler never imports an HTTP client; the verdict comes back here:
 
-- 2xx: the first 500 KiB are parsed (Protego) for our User-Agent product token.
-- 3xx: up to 5 redirects are followed (relative Locations resolved); more, or a redirect
-  without a usable Location, count as "missing".
-- 4xx (except 429): "missing", everything is allowed.
-- 429, 5xx, network errors, timeouts: retried (after `retry_backoffs`); if every attempt
-  fails the origin is "unreachable" and everything on it is disallowed for this crawl.
-- A body beyond `downloader.max_body_size` (or undecodable): "unreachable" at once.
+- "fetched": the first 500 KiB are parsed (Protego) for our User-Agent product token.
+- "missing": everything is allowed.
+- "unreachable": everything on the origin is disallowed for this crawl.
 """
 
 from __future__ import annotations
@@ -17,35 +15,29 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Sequence
-from typing import Literal, TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import aiohttp
 import yarl
 from protego import Protego
 
-from crawler.body import BodyError, read_body
-from crawler.http import make_session, user_agent
-from crawler.netguard import private_error
-from crawler.settings import DownloaderSettings
+from crawler.messages import RobotsFetched
+from crawler.settings import DownloaderSettings, user_agent
+
+if TYPE_CHECKING:
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 
 RobotsState = Literal["unknown", "fetching", "ready"]
 Rules: TypeAlias = Protego | bool  # parsed rules, or True (allow all) / False (disallow all)
+# (origin, public) -> verdict; `public`: may not connect to private addresses
+RobotsFetcher: TypeAlias = Callable[[str, bool], Awaitable[RobotsFetched]]
 
 MAX_ROBOTS_SIZE = 500 * 1024  # bytes parsed; the rest is ignored (RFC 9309 section 2.5)
-MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 section 2.3.1.2
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 section 2.3.1.2 (followed by crawler.robots_fetch)
 DEFAULT_RETRY_BACKOFFS = (0.5, 1.0)  # seconds before the 2nd and 3rd attempt
 _THREAD_PARSE_SIZE = 64 * 1024  # parse larger files off the event loop
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-
-
-class _Retry:
-    """The attempt failed in a way worth retrying (5xx, 429, network error, timeout)."""
-
-
-_RETRY = _Retry()
 
 
 def robots_agent(settings: DownloaderSettings) -> str:
@@ -65,8 +57,11 @@ def _origin(scheme: str, netloc: str) -> str:
 class RobotsCache:
     """The robots.txt rules of every origin seen; one background fetch per origin.
 
-    Runs inside one event loop (the scheduler's).  `on_ready(key)` is called when an
-    origin's rules become ready, so requests held for it can be released.
+    Runs inside one event loop (the scheduler's).  `fetcher` gets the verdict on an origin
+    (the scheduler asks a downloader); without one, this process fetches it itself through
+    sessions from `session_factory` (and `public_session_factory`, for origins that may not
+    reach private addresses).  `on_ready(key)` is called when an origin's rules become
+    ready, so requests held for it can be released.
     """
 
     def __init__(
@@ -76,18 +71,17 @@ class RobotsCache:
         on_ready: Callable[[str], None] | None = None,
         retry_backoffs: Sequence[float] = DEFAULT_RETRY_BACKOFFS,
         public_session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        fetcher: RobotsFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.agent = robots_agent(settings)
-        self._session_factory = session_factory or (lambda: make_session(settings))
-        self._session: aiohttp.ClientSession | None = None
-        # Origins first asked for by requests that may not reach private addresses are
-        # fetched through a session that refuses them (`scope.private_networks`).
-        self._public_factory = public_session_factory
-        self._public_session: aiohttp.ClientSession | None = None
-        self._public: set[str] = set()
+        self._local = (
+            None
+            if fetcher is not None
+            else _LocalFetcher(settings, session_factory, public_session_factory, retry_backoffs)
+        )
+        self._fetcher = fetcher or self._local.fetch  # type: ignore[union-attr]
         self._on_ready = on_ready
-        self._backoffs = tuple(retry_backoffs)
         self._rules: dict[str, Rules] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stats = dict.fromkeys(
@@ -117,14 +111,12 @@ class RobotsCache:
         """Fetch the rules of origin `key` in the background (idempotent); await to wait.
 
         Call it from the event loop.  For a ready origin it returns a no-op task.  With
-        `private` False the fetch may not connect to private addresses (when a public
-        session factory was given); a refused origin counts as "missing".
+        `private` False the fetch may not connect to private addresses; a refused origin
+        counts as "missing".
         """
-        if not private and self._public_factory is not None:
-            self._public.add(key)
         task = self._tasks.get(key)
         if task is None or task.done():  # done here: cancelled before it ran
-            coro = _noop() if key in self._rules else self._fetch(key)
+            coro = _noop() if key in self._rules else self._fetch(key, not private)
             task = asyncio.get_running_loop().create_task(coro, name=f"robots {key}")
             if key not in self._rules:
                 self._tasks[key] = task
@@ -160,20 +152,18 @@ class RobotsCache:
         return dict(self._stats)
 
     async def close(self) -> None:
-        """Cancel the fetches in flight and close the session."""
+        """Cancel the fetches in flight and close this process's sessions, if any."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        for session in (self._session, self._public_session):
-            if session is not None:
-                await session.close()
-        self._session = self._public_session = None
+        if self._local is not None:
+            await self._local.close()
 
-    async def _fetch(self, key: str) -> None:
+    async def _fetch(self, key: str, public: bool) -> None:
         try:
-            rules = await self._fetch_rules(key)
+            rules = await self._settle(await self._fetcher(key, public))
         except Exception:
             logger.exception("robots.txt of %s: unexpected error; not crawling %s", key, key)
             self._stats["unreachable"] += 1
@@ -188,72 +178,19 @@ class RobotsCache:
             except Exception:
                 logger.exception("robots.txt of %s: on_ready failed", key)
 
-    async def _fetch_rules(self, key: str) -> Rules:
-        """The rules of `key` after up to 1 + len(backoffs) attempts."""
-        for backoff in (None, *self._backoffs):
-            if backoff is not None:
-                self._stats["retries"] += 1
-                await asyncio.sleep(backoff)
-            outcome = await self._attempt(key)
-            if not isinstance(outcome, _Retry):
-                return outcome
-        logger.warning(
-            "robots.txt of %s is unreachable after %d attempts: not crawling %s",
-            key,
-            1 + len(self._backoffs),
-            key,
-        )
-        self._stats["unreachable"] += 1
+    async def _settle(self, outcome: RobotsFetched) -> Rules:
+        """Count the verdict; parse a fetched file."""
+        stats = self._stats
+        stats["retries"] += outcome.retries
+        stats["redirects"] += outcome.redirects
+        if outcome.verdict == "fetched":
+            stats["fetched"] += 1
+            return await self._parse(outcome.body)
+        if outcome.verdict == "missing":
+            stats["missing"] += 1
+            return True
+        stats["unreachable"] += 1
         return False
-
-    async def _attempt(self, key: str) -> Rules | _Retry:
-        """One attempt: fetch `key`/robots.txt, following redirects."""
-        url = yarl.URL(f"{key}/robots.txt")
-        for _ in range(MAX_ROBOTS_REDIRECTS + 1):
-            try:
-                outcome = await self._get(url, key in self._public)
-            except BodyError as error:
-                logger.warning("robots.txt of %s: %s; not crawling %s", key, error, key)
-                self._stats["unreachable"] += 1
-                return False
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                if private_error(error) is not None:
-                    return self._missing()  # its pages fail as "private address" themselves
-                logger.info("robots.txt of %s: %s", key, error.__class__.__name__)
-                return _RETRY
-            if not isinstance(outcome, yarl.URL):
-                return await self._settle(key, outcome)
-            self._stats["redirects"] += 1
-            url = outcome
-        logger.info("robots.txt of %s: more than %d redirects", key, MAX_ROBOTS_REDIRECTS)
-        return self._missing()
-
-    async def _get(self, url: yarl.URL, public: bool) -> yarl.URL | bytes | int | None:
-        """A redirect target, a 2xx body, an error status, or None (unusable redirect)."""
-        session = self._get_public_session() if public else self._get_session()
-        proxy = self.settings.proxy or None
-        async with session.get(url, allow_redirects=False, proxy=proxy) as response:
-            status = response.status
-            if 200 <= status < 300:
-                return await read_body(
-                    response, self.settings.max_body_size, self.settings.max_decompressed_size
-                )
-            if status in _REDIRECT_STATUSES:
-                return _redirect_target(url, response.headers.get("Location"))
-            return status
-
-    async def _settle(self, key: str, outcome: bytes | int | None) -> Rules | _Retry:
-        if isinstance(outcome, bytes):
-            self._stats["fetched"] += 1
-            return await self._parse(outcome)
-        if outcome is not None and (outcome == 429 or outcome >= 500):
-            logger.info("robots.txt of %s: status %d", key, outcome)
-            return _RETRY
-        return self._missing()
-
-    def _missing(self) -> bool:
-        self._stats["missing"] += 1
-        return True
 
     async def _parse(self, body: bytes) -> Protego:
         if len(body) > MAX_ROBOTS_SIZE:
@@ -264,29 +201,41 @@ class RobotsCache:
             return await asyncio.to_thread(Protego.parse, text)
         return Protego.parse(text)
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = self._session_factory()
-        return self._session
 
-    def _get_public_session(self) -> aiohttp.ClientSession:
-        assert self._public_factory is not None
-        if self._public_session is None:
-            self._public_session = self._public_factory()
-        return self._public_session
+class _LocalFetcher:
+    """Fetches robots.txt files in this process (tests, and tools outside a crawl)."""
 
+    def __init__(
+        self,
+        settings: DownloaderSettings,
+        session_factory: Callable[[], aiohttp.ClientSession] | None,
+        public_session_factory: Callable[[], aiohttp.ClientSession] | None,
+        backoffs: Sequence[float],
+    ) -> None:
+        self.settings = settings
+        self.factories = {False: session_factory, True: public_session_factory}
+        self.sessions: dict[bool, aiohttp.ClientSession] = {}
+        self.backoffs = tuple(backoffs)
 
-def _redirect_target(url: yarl.URL, location: str | None) -> yarl.URL | None:
-    """`location` resolved against `url`, if it is an http(s) URL."""
-    if not location:
-        return None
-    try:
-        target = url.join(yarl.URL(location))
-    except ValueError:
-        return None
-    if target.scheme not in ("http", "https") or not target.raw_host:
-        return None
-    return target
+    async def fetch(self, key: str, public: bool) -> RobotsFetched:
+        from crawler.robots_fetch import fetch_robots
+
+        return await fetch_robots(key, public, self._session, self.settings, self.backoffs)
+
+    def _session(self, public: bool) -> aiohttp.ClientSession:
+        public = public and self.factories[True] is not None
+        session = self.sessions.get(public)
+        if session is None:
+            from crawler.http import make_session
+
+            factory = self.factories[public] or (lambda: make_session(self.settings))
+            session = self.sessions[public] = factory()
+        return session
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
 
 
 async def _noop() -> None:

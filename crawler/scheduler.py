@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from crawler import downloader, hooks, parser
+from crawler import hooks
 from crawler.backoff import SLOW_DOWN_STATUSES, HostBackoff
 from crawler.cookies import CookieJars
 from crawler.counters import CURRENT, HEARTBEAT, allocate
@@ -30,7 +30,6 @@ from crawler.errors import SpiderError
 from crawler.failpoints import failpoint
 from crawler.fingerprint import fingerprint
 from crawler.frontier import Lease, LocalFrontier, host_key
-from crawler.http import make_session
 from crawler.journal import Closed, Done, Failed, JournalWriter, Requeued, Seeded, Skipped
 from crawler.messages import (
     Fetch,
@@ -47,11 +46,14 @@ from crawler.messages import (
     ParserReady,
     Redirected,
     RequestSpec,
+    RobotsFetched,
     Stop,
 )
 from crawler.redirects import redirect_request
 from crawler.request import Request, max_retries, to_spec
 from crawler.robots import RobotsCache
+from crawler.robots_dispatch import RobotsDispatch
+from crawler.roles import DownloaderArgs, ParserArgs, run_downloader, run_parser
 from crawler.runfolder import RunFolder
 from crawler.scope import Scope
 from crawler.seen import FingerprintSet
@@ -112,13 +114,25 @@ class Scheduler:
         self.spider: Spider = plan.spider.load()(**plan.spider_args)
         self.scope = Scope(self.settings, self.spider)
         self.has_request_hooks = bool(hooks.overrides(type(self.spider).hooks, "request"))
+        self.counters_block = allocate(
+            self.settings.downloader_count() + self.settings.parser_count()
+        )
+        self.downloaders = self._handles("downloader", self.settings.downloader_count(), 0)
+        self.parsers = self._handles(
+            "parser", self.settings.parser_count(), self.settings.downloader_count()
+        )
         self.robots: RobotsCache | None = None
+        self.robots_dispatch: RobotsDispatch | None = None
         if self.settings.downloader.obey_robots:
-            blocked = None if self.settings.scope.allow_private else list(self.scope.networks)
+            # Downloaders fetch robots.txt files (through their own sessions, proxy and
+            # private-address guard); the scheduler keeps the rules.
+            self.robots_dispatch = RobotsDispatch(
+                self.downloaders, self.settings.limits.max_crash_deliveries
+            )
             self.robots = RobotsCache(
                 self.settings.downloader,
                 on_ready=self._on_robots_ready,
-                public_session_factory=lambda: make_session(self.settings.downloader, blocked),
+                fetcher=self.robots_dispatch.fetch,
             )
             self.frontier.gate = self._robots_gate
         downloader_settings = self.settings.downloader
@@ -136,13 +150,6 @@ class Scheduler:
         self.consumed = plan.start_consumed
         self.token = secrets.token_bytes(16)
         self.sockets = socket_dir(self.run.path)
-        self.counters_block = allocate(
-            self.settings.downloader_count() + self.settings.parser_count()
-        )
-        self.downloaders = self._handles("downloader", self.settings.downloader_count(), 0)
-        self.parsers = self._handles(
-            "parser", self.settings.parser_count(), self.settings.downloader_count()
-        )
         self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.state = "running"  # running | draining | stopping
@@ -170,9 +177,9 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         for signum in TERMINAL_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
-        # Start the event loop's resolver threads (robots.txt fetches use them) while SIGINT
-        # and SIGTERM are still blocked: they inherit the mask, so a signal always reaches
-        # this thread, never one of theirs.
+        # Start the event loop's resolver threads (a spider's start_requests may resolve
+        # names) while SIGINT and SIGTERM are still blocked: they inherit the mask, so a
+        # signal always reaches this thread, never one of theirs.
         with contextlib.suppress(OSError):
             await loop.getaddrinfo("127.0.0.1", 0)
         # Signals were blocked since start-up (see crawl.py): a Ctrl-C that came early is
@@ -426,6 +433,9 @@ class Scheduler:
                 self._on_redirected(message)
             case Fetched():
                 self._on_fetched(message)
+            case RobotsFetched():
+                if self.robots_dispatch is not None:
+                    self.robots_dispatch.answered(handle, message)
             case LogLine():
                 _relay(handle, message)
         self._kick()
@@ -693,7 +703,7 @@ class Scheduler:
         if handle.role == "downloader":
             await spawn(
                 handle,
-                downloader.run,
+                run_downloader,
                 self._downloader_args(handle),
                 FromDownloader,
                 self._on_downloader,
@@ -704,10 +714,12 @@ class Scheduler:
                 if p.ready:
                     handle.sender.send(self._address(p))
             handle.ready = True
+            if self.robots_dispatch is not None:
+                self.robots_dispatch.downloader_ready()
         else:
             await spawn(
                 handle,
-                parser.run,
+                run_parser,
                 self._parser_args(handle),
                 FromParser,
                 self._on_parser,
@@ -717,8 +729,8 @@ class Scheduler:
         self._kick()
 
     def _downloader_args(self, handle: WorkerHandle) -> Any:
-        def make(conn: Any) -> downloader.DownloaderArgs:
-            return downloader.DownloaderArgs(
+        def make(conn: Any) -> DownloaderArgs:
+            return DownloaderArgs(
                 handle.index,
                 handle.slot,
                 self.settings,
@@ -732,8 +744,8 @@ class Scheduler:
         return make
 
     def _parser_args(self, handle: WorkerHandle) -> Any:
-        def make(conn: Any) -> parser.ParserArgs:
-            return parser.ParserArgs(
+        def make(conn: Any) -> ParserArgs:
+            return ParserArgs(
                 handle.index,
                 handle.slot,
                 self.settings,
@@ -768,6 +780,8 @@ class Scheduler:
             revoked = self.frontier.held_by(downloader=handle.index)
             for p in self.parsers:
                 p.busy.difference_update(lease.id for lease in revoked)
+            if self.robots_dispatch is not None:
+                self.robots_dispatch.downloader_lost(handle)
         handle.busy.clear()
         dead = sum(
             not self._revoke(

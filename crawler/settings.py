@@ -16,9 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from crawler import __version__
 from crawler.errors import SettingsError
 
 Auto = Literal["auto"]
+DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://pypi.org/project/crawler)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class DownloaderSettings:
     max_crawl_delay: float = 60.0
     verify_tls: bool = True
     resolve: dict[str, str] = field(default_factory=dict)
+
+
+def user_agent(settings: DownloaderSettings) -> str:
+    """The User-Agent sent: the setting, or one naming the framework and its version."""
+    return settings.user_agent or DEFAULT_USER_AGENT
 
 
 @dataclass(frozen=True)

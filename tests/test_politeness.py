@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
 import time
 from collections import Counter
 
 from aiohttp import web
 
-from tests.support import Project, serve_app
+from tests.support import Project, catch_all, serve_app
 
 SPIDER = """
     from crawler import Spider
@@ -133,3 +136,44 @@ def test_auto_throttle_keeps_a_slow_host_at_its_target_concurrency(project: Proj
             assert max(in_flight) <= bound, in_flight
         else:
             assert max(in_flight) > 3, in_flight  # without it, all 12 links go at once
+
+
+def test_a_downloader_killed_while_fetching_robots_txt_hands_it_to_the_next(
+    project: Project,
+) -> None:
+    """robots.txt is fetched by a downloader; its death loses neither the file nor the crawl."""
+    hits: Counter[str] = Counter()
+    robots_asked, killed = threading.Event(), threading.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        hits[request.path] += 1
+        if request.path == "/robots.txt":
+            if hits["/robots.txt"] == 1:
+                robots_asked.set()
+                while not killed.is_set():  # the downloader asking is killed meanwhile
+                    await asyncio.sleep(0.05)
+            return web.Response(text=ROBOTS)
+        links = '<a href="/page/1">1</a><a href="/private/secret">s</a>'
+        return web.Response(text=f"<html>{links}</html>", content_type="text/html")
+
+    with serve_app(catch_all(handle, "GET")) as url:
+        project.add_spider("polite", SPIDER.replace("BASE", url))
+        project.write_settings("[processes]\ndownloaders = 1\n")
+        process = project.start("crawl", "polite")
+        try:
+            assert robots_asked.wait(30), "no downloader asked for robots.txt"
+            (downloader,) = (
+                w["pid"] for w in project.status("polite")["workers"] if w["role"] == "downloader"
+            )
+            os.kill(downloader, signal.SIGKILL)
+            killed.set()
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            killed.set()
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, stderr
+    assert hits["/robots.txt"] == 2 and hits["/private/secret"] == 0
+    assert {item["url"] for item in project.items("polite")} == {url, url + "page/1"}
+    stats = project.stats("polite")
+    assert stats["worker_deaths"] == 1 and stats["robots"]["fetched"] == 1
