@@ -298,13 +298,13 @@ def _report(
     fatal: str | None,
     duration: float,
 ) -> int:
-    export.write_items(
-        journal.Reader(run.journal),
-        run.parts,
-        run.path / "items.jsonl",
-        run.path / "invalid_items.jsonl",
-    )
-    export.write_errors(journal.Reader(run.journal), run.path / "errors.jsonl")
+    with export.ErrorLog(run.path / "errors.jsonl") as errors:  # the same pass of the journal
+        export.write_items(
+            errors.passing(journal.Reader(run.journal)),
+            run.parts,
+            run.path / "items.jsonl",
+            run.path / "invalid_items.jsonl",
+        )
     state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
     run.write_json("stats.json", stats.as_dict(state, duration))
     escape = settings.output.csv_escape_formulas

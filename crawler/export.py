@@ -9,7 +9,7 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -61,6 +61,11 @@ def write_items(
                 total += len(chunk)
             out.flush()
             os.fsync(out.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)  # no half-written export left behind
+        if invalid_temp is not None:
+            invalid_temp.unlink(missing_ok=True)
+        raise
     finally:
         for handle in handles.values():
             handle.close()
@@ -74,22 +79,52 @@ def write_items(
 
 def write_errors(records: Iterable[Record], target: Path) -> int:
     """Write one JSON line per request that finally failed; return the count."""
-    temp = target.with_name(f".{target.name}.tmp")
-    count = 0
-    with open(temp, "w", encoding="utf-8") as out:
+    with ErrorLog(target) as errors:
         for record in records:
-            if isinstance(record, Failed):
-                line = {
-                    "url": record.url,
-                    "reason": record.reason,
-                    "attempts": record.attempts,
-                    "status": record.status or None,
-                    "state": "dead" if record.dead else "failed",
-                }
-                out.write(json.dumps(line) + "\n")
-                count += 1
-    os.replace(temp, target)
-    return count
+            errors.add(record)
+    return errors.count
+
+
+class ErrorLog:
+    """errors.jsonl, written as the journal's records stream by (atomically, at the end).
+
+    `passing(records)` writes the failures among records that another export is reading,
+    so that one pass over the journal makes both files.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.temp = target.with_name(f".{target.name}.tmp")
+        self.count = 0
+        self._out: Any = None
+
+    def __enter__(self) -> ErrorLog:
+        self._out = open(self.temp, "w", encoding="utf-8")
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        self._out.close()
+        if kind is None:
+            os.replace(self.temp, self.target)
+        else:
+            self.temp.unlink(missing_ok=True)
+
+    def add(self, record: Record) -> None:
+        if isinstance(record, Failed):
+            line = {
+                "url": record.url,
+                "reason": record.reason,
+                "attempts": record.attempts,
+                "status": record.status or None,
+                "state": "dead" if record.dead else "failed",
+            }
+            self._out.write(json.dumps(line) + "\n")
+            self.count += 1
+
+    def passing(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            self.add(record)
+            yield record
 
 
 FORMATS = {".jsonl": "jsonl", ".jl": "jsonl", ".json": "json", ".csv": "csv"}

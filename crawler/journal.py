@@ -146,7 +146,8 @@ class Reader:
         return f"<journal.Reader {self.path} valid={self.valid}>"
 
     def __iter__(self) -> Iterator[Record]:
-        path = self.path
+        path, chunk, head = self.path, self.CHUNK, _FRAME.size
+        unpack, crc32, decode = _FRAME.unpack_from, zlib.crc32, _decoder.decode
         with open(path, "rb") as file:
             size_all = os.fstat(file.fileno()).st_size
             if self.limit is not None:
@@ -155,47 +156,47 @@ class Reader:
             offset = 0  # of `data[0]` in the file
             position = 0  # within `data`
             while offset + position < size_all:
-                if len(data) - position < _FRAME.size or self._need_more(data, position):
-                    data = data[position:] + file.read(self.CHUNK)
+                if len(data) - position < head:
+                    data = data[position:] + file.read(chunk)
                     offset += position
                     position = 0
-                    if len(data) < _FRAME.size:
+                    if len(data) < head:
                         return  # torn frame at the end
-                size, crc, check = _FRAME.unpack_from(data, position)
+                size, crc, check = unpack(data, position)
+                end = position + head + size
+                if end > len(data) and len(data) - position < chunk:
+                    # The frame runs past what was read: read on (a chunk only, since its
+                    # size is not verified yet).
+                    data = data[position:] + file.read(chunk)
+                    offset += position
+                    position, end = 0, head + size
                 at = offset + position
-                if zlib.crc32(data[position : position + 8]) != check:
+                if crc32(data[position : position + 8]) != check:
                     if _only_zeros(data[position:], file):
                         return  # zeros that a system crash left at the end
                     if at == 0:
                         _check_legacy(path, data)
                     raise _corrupt(path, at, "the frame checksum does not match")
-                end = position + _FRAME.size + size
-                if end > len(data):
-                    data = data[position:] + file.read(max(self.CHUNK, end - position))
+                if end > len(data):  # a frame larger than a chunk
+                    data = data[position:] + file.read(max(chunk, end - position))
                     offset += position
-                    position, end = 0, _FRAME.size + size
+                    position, end = 0, head + size
                     if end > len(data):
                         return  # torn payload at the end
-                payload = data[position + _FRAME.size : end]
-                if zlib.crc32(payload) != crc:
+                payload = data[position + head : end]
+                if crc32(payload) != crc:
                     if offset + end == size_all:
                         return  # the last record was torn
                     raise _corrupt(path, at, "the record checksum does not match")
                 if at == 0:
                     _check_header(path, payload)
                 try:
-                    record = _decoder.decode(payload)
+                    record = decode(payload)
                 except msgspec.DecodeError as exc:
                     raise _corrupt(path, at, f"the record cannot be decoded ({exc})") from exc
                 position = end
                 self.valid = offset + position
                 yield record
-
-    @staticmethod
-    def _need_more(data: bytes, position: int) -> bool:
-        """Whether the frame at `position` runs past the bytes read so far."""
-        size = _FRAME.unpack_from(data, position)[0]
-        return position + _FRAME.size + size > len(data) and len(data) - position < Reader.CHUNK
 
 
 def _only_zeros(rest: bytes, file: BinaryIO) -> bool:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import UsageError
-from crawler.export import convert, format_of, write_items
-from crawler.journal import Done, Header
+from crawler.errors import JournalCorruptError, UsageError
+from crawler.export import ErrorLog, convert, format_of, write_items
+from crawler.journal import Done, Failed, Header
 
 ITEMS = [
     {"name": '=HYPERLINK("http://evil")', "price": -3, "tags": ["a", "b"]},
@@ -36,6 +36,28 @@ def test_only_committed_ranges_are_exported(tmp_path: Path) -> None:
     ]
     write_items(records, parts, tmp_path / "items.jsonl")  # type: ignore[arg-type]
     assert (tmp_path / "items.jsonl").read_text() == '{"a":1}\n{"b":2}\n'
+
+
+def test_one_pass_writes_items_and_errors_and_a_failed_pass_leaves_neither(
+    tmp_path: Path,
+) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "0-1.jsonl").write_bytes(b'{"a":1}\n')
+    records = [
+        Header(2, "s", "{}"),
+        Failed(1, "http://a.test/x", "HTTP 404", 1, 404),
+        Done(2, 200, "0-1.jsonl", 0, 8, 1, []),
+    ]
+    with ErrorLog(tmp_path / "errors.jsonl") as errors:
+        write_items(errors.passing(records), parts, tmp_path / "items.jsonl")  # type: ignore[arg-type]
+    assert (tmp_path / "items.jsonl").read_text() == '{"a":1}\n'
+    (error,) = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert error["url"] == "http://a.test/x" and error["status"] == 404
+    broken = [*records, Done(3, 200, "0-1.jsonl", 8, 99, 1, [])]  # past the part's end
+    with pytest.raises(JournalCorruptError), ErrorLog(tmp_path / "again.jsonl") as errors:
+        write_items(errors.passing(broken), parts, tmp_path / "again-items.jsonl")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["errors.jsonl", "items.jsonl", "parts"]
 
 
 def test_json_export_is_one_array(tmp_path: Path) -> None:
