@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -17,6 +18,11 @@ from crawler.messages import LogLine
 
 _PR_SET_PDEATHSIG = 1
 HEARTBEAT_INTERVAL = 0.5
+# Young objects allowed (allocations net of frees) before a cyclic collection.  Python's 700
+# made a downloader collect every ~20 pages: aiohttp's in-flight requests alone hold more
+# than 700 objects, so each collection traversed live requests and freed next to nothing
+# (about 15 us of CPU per page, 8% of a downloader).  Cyclic garbage is still collected.
+GC_THRESHOLD = 10_000
 
 
 def detach_from_terminal_signals(parent_pid: int) -> None:
@@ -36,12 +42,24 @@ def detach_from_terminal_signals(parent_pid: int) -> None:
 
 def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run `main` on uvloop where available, else asyncio's own loop."""
+    tune_gc()
     try:
         import uvloop
 
         uvloop.run(main())
     except ImportError:  # pragma: no cover - platforms without uvloop
         asyncio.run(main())
+
+
+def tune_gc() -> None:
+    """Leave what is loaded so far out of cyclic collections, and collect less often.
+
+    Frozen objects (modules, classes: what the fork server imported) are never traversed
+    again, so collections are cheaper and do not write to pages shared with the fork server.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, older, oldest)
 
 
 class ChannelLogHandler(logging.Handler):

@@ -1,11 +1,14 @@
-"""The scheduler process starts light: the workers' libraries load in the fork server only."""
+"""Process start-up: a light scheduler, and workers that leave their inheritance to the GC."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tests.support import REPO
+from aiohttp import web
+
+from crawler.worker import GC_THRESHOLD
+from tests.support import REPO, Project, catch_all, serve_app
 
 HEAVY = ("aiohttp", "parsel", "lxml", "crawler.downloader", "crawler.parser")
 
@@ -22,3 +25,31 @@ def test_the_scheduler_imports_no_http_client_and_no_html_parser() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+GC_PROBE = """
+    import gc
+
+    from crawler import Spider
+
+    class Probe(Spider):
+        name = "probe"
+        start_urls = ["BASE"]
+
+        def parse(self, response):
+            yield {"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()}
+"""
+
+
+def test_workers_freeze_what_they_inherit_and_collect_cycles_less_often(
+    project: Project,
+) -> None:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>ok</html>", content_type="text/html")
+
+    with serve_app(catch_all(page)) as url:
+        project.add_spider("probe", GC_PROBE.replace("BASE", url))
+        result = project.run("crawl", "probe")
+    assert result.returncode == 0, result.stderr
+    (item,) = project.items("probe")
+    assert item["threshold"] == GC_THRESHOLD and item["frozen"] > 10_000
