@@ -23,6 +23,7 @@ _HEADER = struct.Struct("!i")
 MAX_CONTROL_FRAME = 64 * 1024 * 1024
 _READ_SIZE = 256 * 1024  # the receive buffer, and the room offered to each read
 _MIN_READ = 64 * 1024  # less room than this at the end of the buffer: move or grow it
+_JOIN_LIMIT = 64 * 1024  # a turn's frames up to this size are joined into one buffer
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -196,7 +197,10 @@ class Channel(asyncio.BufferedProtocol):
         if not parts:  # flushed early, by flush()
             return
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.writelines(parts)
+            if sum(map(len, parts)) > _JOIN_LIMIT:
+                self.transport.writelines(parts)  # vectored: pages are never copied to join
+            else:  # small messages: one buffer is the transport's fastest path
+                self.transport.write(b"".join(parts))
 
     async def drain(self) -> None:
         """Write what is queued; wait while the transport's buffer is over its high-water mark."""

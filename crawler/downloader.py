@@ -219,7 +219,11 @@ class Downloader:
         key = message.key
         try:
             outcome = await fetch_robots(
-                key, message.public, lambda public: self._session(not public), self.settings
+                key,
+                message.public,
+                lambda public: self._session(not public),
+                self.settings,
+                cache=self.cache,
             )
         except asyncio.CancelledError:
             raise

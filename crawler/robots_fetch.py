@@ -13,6 +13,9 @@ scheduler, which parses the file and keeps the rules (`crawler.robots.RobotsCach
 - A body beyond the download limits (or undecodable): "unreachable" at once.
 - A connection refused by the private-address guard: "missing" (its pages fail as
   "private address" themselves).
+
+With the HTTP cache on (`[cache] enabled = true`), robots.txt answers are kept and reused
+like pages, so a crawl can run entirely from the cache.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import aiohttp
 import yarl
 
 from crawler.body import BodyError, read_body
+from crawler.fingerprint import fingerprint
+from crawler.httpcache import HttpCache
 from crawler.messages import RobotsFetched
 from crawler.netguard import private_error
 from crawler.robots import DEFAULT_RETRY_BACKOFFS, MAX_ROBOTS_REDIRECTS
@@ -50,6 +55,7 @@ async def fetch_robots(
     sessions: Sessions,
     settings: DownloaderSettings,
     backoffs: Sequence[float] = DEFAULT_RETRY_BACKOFFS,
+    cache: HttpCache | None = None,
 ) -> RobotsFetched:
     """The verdict on `key`/robots.txt after up to 1 + len(backoffs) attempts.
 
@@ -60,7 +66,7 @@ async def fetch_robots(
         if backoff is not None:
             outcome.retries += 1
             await asyncio.sleep(backoff)
-        if not await _attempt(outcome, sessions(public), settings):
+        if not await _attempt(outcome, sessions(public), settings, cache):
             return outcome
     logger.warning(
         "robots.txt of %s is unreachable after %d attempts: not crawling %s",
@@ -73,14 +79,17 @@ async def fetch_robots(
 
 
 async def _attempt(
-    outcome: RobotsFetched, session: aiohttp.ClientSession, settings: DownloaderSettings
+    outcome: RobotsFetched,
+    session: aiohttp.ClientSession,
+    settings: DownloaderSettings,
+    cache: HttpCache | None,
 ) -> bool:
     """One attempt, following redirects; fills `outcome`, True when worth retrying."""
     key = outcome.key
     url = yarl.URL(f"{key}/robots.txt")
     for _ in range(MAX_ROBOTS_REDIRECTS + 1):
         try:
-            got = await _get(session, url, settings)
+            got = await _get(session, url, settings, cache)
         except BodyError as error:
             logger.warning("robots.txt of %s: %s; not crawling %s", key, error, key)
             outcome.verdict = "unreachable"
@@ -109,17 +118,38 @@ async def _attempt(
 
 
 async def _get(
-    session: aiohttp.ClientSession, url: yarl.URL, settings: DownloaderSettings
+    session: aiohttp.ClientSession,
+    url: yarl.URL,
+    settings: DownloaderSettings,
+    cache: HttpCache | None,
 ) -> yarl.URL | bytes | int | None:
     """A redirect target, a 2xx body, an error status, or None (unusable redirect)."""
+    key = fingerprint("GET", str(url)) if cache is not None else 0
+    if cache is not None:
+        cached = await cache.get(key)
+        if cached is not None:
+            return _meaning(url, cached.status, cached.headers.get("Location"), cached.body)
     proxy = settings.proxy or None
     async with session.get(url, allow_redirects=False, proxy=proxy) as response:
         status = response.status
+        body = b""
         if 200 <= status < 300:
-            return await read_body(response, settings.max_body_size, settings.max_decompressed_size)
-        if status in _REDIRECT_STATUSES:
-            return _redirect_target(url, response.headers.get("Location"))
-        return status
+            body = await read_body(response, settings.max_body_size, settings.max_decompressed_size)
+        location = response.headers.get("Location")
+        if cache is not None and cache.keeps(status):  # as a page is kept: one entry per URL
+            headers = [(str(k), v) for k, v in response.headers.items()]
+            await cache.put(key, status, str(response.url), headers, body)
+    return _meaning(url, status, location, body)
+
+
+def _meaning(
+    url: yarl.URL, status: int, location: str | None, body: bytes
+) -> yarl.URL | bytes | int | None:
+    if 200 <= status < 300:
+        return body
+    if status in _REDIRECT_STATUSES:
+        return _redirect_target(url, location)
+    return status
 
 
 def _redirect_target(url: yarl.URL, location: str | None) -> yarl.URL | None:

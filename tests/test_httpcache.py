@@ -15,6 +15,8 @@ def counting_app(runs: list[Counter[str]]) -> web.Application:
 
     async def handle(request: web.Request) -> web.Response:
         runs[-1][request.path] += 1
+        if request.path == "/robots.txt":
+            return web.Response(text="User-agent: *\nDisallow: /p/2\n")
         if request.path == "/old":
             raise web.HTTPMovedPermanently("/new")
         if request.path == "/busy":
@@ -42,7 +44,6 @@ SPIDER = """
 
 SETTINGS = """
 [downloader]
-obey_robots = false
 retries = 1
 retry_backoff = 0.01
 
@@ -63,20 +64,22 @@ def crawl_twice(project: Project, extra: str = "") -> tuple[Counter[str], Counte
             result = project.run("crawl", "cached", "--fresh")
             assert result.returncode == 0, result.stderr
             titles = sorted(item["title"] for item in project.items("cached"))
-            assert titles == ["/", "/new", "/p/0", "/p/1", "/p/2"]
+            assert titles == ["/", "/new", "/p/0", "/p/1"]  # robots.txt forbids /p/2
     return runs[0], runs[1]
 
 
 def test_a_second_crawl_is_answered_from_the_cache(project: Project) -> None:
     first, second = crawl_twice(project)
     assert first["/"] == first["/p/1"] == first["/old"] == first["/new"] == 1
+    assert first["/robots.txt"] == 1 and first["/p/2"] == 0
     assert first["/busy"] == 2  # one retry
-    assert sum(second.values()) == 2  # only /busy, twice: a 503 is not kept
+    assert sum(second.values()) == 2  # /busy twice (a 503 is not kept); robots.txt was kept
     assert second["/busy"] == 2
     folder = project.root / ".cache" / "http" / "cached"
-    assert len([path for path in folder.rglob("*") if path.is_file()]) == 6  # 5 pages, 1 redirect
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert len(files) == 6  # 4 pages, 1 redirect, robots.txt
 
 
 def test_expired_entries_are_fetched_again(project: Project) -> None:
     _, second = crawl_twice(project, "expiration = 0.001")
-    assert second["/"] == second["/p/2"] == second["/old"] == 1
+    assert second["/"] == second["/p/1"] == second["/old"] == second["/robots.txt"] == 1
