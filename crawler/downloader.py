@@ -102,6 +102,11 @@ class PageSender(Channel):
             return
         super()._flush()
 
+    @property
+    def backed_up(self) -> bool:
+        """Whether the socket's buffer is over its high-water mark (see `writable`)."""
+        return self._paused is not None
+
     async def writable(self) -> None:
         """Wait while the socket is backed up (the parser is slower than the fetches)."""
         if self._paused is not None:
@@ -121,6 +126,9 @@ class ParserLink:
         self._lock = asyncio.Lock()
 
     async def sender(self) -> PageSender:
+        sender = self._sender
+        if sender is not None and not sender.is_closing():
+            return sender  # connected: no lock to take (once per page)
         async with self._lock:
             if self._sender is None or self._sender.is_closing():
                 self._sender = await connect(
@@ -427,7 +435,8 @@ class Downloader:
             self._fail(fetch, f"parser {fetch.parser} unreachable: {exc}", "parser", retryable=True)
             return
         sender.send_page(fetch, message)
-        await sender.writable()
+        if sender.backed_up:
+            await sender.writable()
         if page.request.failure is None:  # (an errback's delivery is not a page)
             self.counters.add(PAGES)
             self.counters.add(BYTES, len(page.body))

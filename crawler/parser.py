@@ -198,7 +198,9 @@ class Parser:
             done.invalid = invalid
             logger.warning("%s: %d items failed the item_schema", page.url, invalid)
         if self.keep_cookies:
-            done.cookies = [v for k, v in page.headers if k.lower() == "set-cookie"]
+            done.cookies = [
+                v for k, v in page.headers if len(k) == 10 and k.lower() == "set-cookie"
+            ]
         if warning is not None:
             done.warnings = [warning]
         if not self.pending:
