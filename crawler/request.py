@@ -136,6 +136,12 @@ def callback_name(
     if callback is None:
         return default
     spider_cls = type(spider)
+    if getattr(callback, "__self__", None) is spider:  # the common case: self.parse_item
+        name = getattr(callback, "__name__", None)
+        if isinstance(name, str) and getattr(spider_cls, name, None) is getattr(
+            callback, "__func__", None
+        ):
+            return name
     where = f"spider {spider_cls.__name__}"
     if isinstance(callback, str):
         if not callable(getattr(spider_cls, callback, None)):
@@ -174,6 +180,8 @@ _INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack carries
 def check_plain(value: Any, path: str = "meta") -> None:
     """Raise ValueError unless `value` is plain data: str, int, float, bool, None, bytes, and
     lists and str-keyed dicts of those; the message names where, e.g. meta['a'][0]."""
+    if value.__class__ is dict and not value:
+        return  # (most requests have no meta)
     _check_plain(value, path, set())
 
 
@@ -234,32 +242,38 @@ def to_spec(spider: object, request: Request, depth: int = 0) -> RequestSpec:
 
 
 def _check_fields(request: Request) -> None:
-    where = f"request {request.url}"
+    problem = _field_problem(request)
+    if problem is not None:
+        raise ValueError(f"request {request.url}: {problem}")
+
+
+def _field_problem(request: Request) -> str | None:
+    """What is wrong with a request's fields (other than its URL and meta), if anything."""
     method = request.method
     if method not in _PLAIN_METHODS and (
         not isinstance(method, str) or not re.fullmatch(r"[A-Z0-9_-]+", method)
     ):
-        raise ValueError(f"{where}: method must be a word like GET or POST, got {request.method!r}")
+        return f"method must be a word like GET or POST, got {request.method!r}"
     if not isinstance(request.headers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in request.headers.items()
     ):
-        raise ValueError(f"{where}: headers must map str to str, got {request.headers!r}")
+        return f"headers must map str to str, got {request.headers!r}"
     if not isinstance(request.cookies, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in request.cookies.items()
     ):
-        raise ValueError(f"{where}: cookies must map str to str, got {request.cookies!r}")
+        return f"cookies must map str to str, got {request.cookies!r}"
     if not isinstance(request.body, bytes):
-        raise ValueError(f"{where}: body must be bytes or str, got {type(request.body).__name__}")
+        return f"body must be bytes or str, got {type(request.body).__name__}"
     if not isinstance(request.meta, dict):
-        raise ValueError(f"{where}: meta must be a dict, got {type(request.meta).__name__}")
+        return f"meta must be a dict, got {type(request.meta).__name__}"
     if not isinstance(request.cb_kwargs, dict):
-        kind = type(request.cb_kwargs).__name__
-        raise ValueError(f"{where}: cb_kwargs must be a dict, got {kind}")
+        return f"cb_kwargs must be a dict, got {type(request.cb_kwargs).__name__}"
     priority = request.priority
     if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) >= 2**63:
-        raise ValueError(f"{where}: priority must be a 64-bit int, got {priority!r}")
+        return f"priority must be a 64-bit int, got {priority!r}"
     if not isinstance(request.dont_filter, bool):
-        raise ValueError(f"{where}: dont_filter must be True or False, got {request.dont_filter!r}")
+        return f"dont_filter must be True or False, got {request.dont_filter!r}"
+    return None
 
 
 def from_spec(spec: RequestSpec) -> Request:
