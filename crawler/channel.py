@@ -68,8 +68,9 @@ class Channel(asyncio.BufferedProtocol):
         self._end = 0
         self._error: BaseException | None = None
         self._paused: asyncio.Future[None] | None = None
-        # This turn's frames, headers and payloads apart: they leave in one vectored write,
-        # never joined (a joined batch is fresh memory: page faults, ~4 us each here).
+        # This turn's frames, headers and payloads apart.  A small turn is joined into one
+        # write; a large one (pages) leaves in one vectored write, never joined: a joined
+        # batch of pages is fresh memory, and page faults cost ~4 us each here.
         self._outbox: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()

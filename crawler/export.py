@@ -110,6 +110,7 @@ class ErrorLog:
             self.temp.unlink(missing_ok=True)
 
     def add(self, record: Record) -> None:
+        """Write `record` if it is a request that finally failed."""
         if isinstance(record, Failed):
             line = {
                 "url": record.url,
@@ -122,6 +123,7 @@ class ErrorLog:
             self.count += 1
 
     def passing(self, records: Iterable[Record]) -> Iterator[Record]:
+        """Every record of `records`, unchanged, the failures written on the way."""
         for record in records:
             self.add(record)
             yield record

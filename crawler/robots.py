@@ -75,12 +75,13 @@ class RobotsCache:
     ) -> None:
         self.settings = settings
         self.agent = robots_agent(settings)
-        self._local = (
-            None
-            if fetcher is not None
-            else _LocalFetcher(settings, session_factory, public_session_factory, retry_backoffs)
-        )
-        self._fetcher = fetcher or self._local.fetch  # type: ignore[union-attr]
+        self._local: _LocalFetcher | None = None
+        if fetcher is None:
+            self._local = _LocalFetcher(
+                settings, session_factory, public_session_factory, retry_backoffs
+            )
+            fetcher = self._local.fetch
+        self._fetcher = fetcher
         self._on_ready = on_ready
         self._rules: dict[str, Rules] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
