@@ -27,7 +27,12 @@ from crawler.counters import Counters
 logger = logging.getLogger(__name__)
 
 CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload(["crawler.downloader", "crawler.parser"])
+# What every worker needs, imported once by the fork server.  The selector libraries are
+# imported on first use by `Response` (the scheduler never needs them), so they are named
+# here; a missing optional one (selectolax) is skipped by the server.
+CONTEXT.set_forkserver_preload(
+    ["crawler.downloader", "crawler.parser", "parsel", "selectolax.lexbor"]
+)
 _TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 

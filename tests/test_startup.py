@@ -29,6 +29,7 @@ def test_the_scheduler_imports_no_http_client_and_no_html_parser() -> None:
 
 GC_PROBE = """
     import gc
+    import sys
 
     from crawler import Spider
 
@@ -37,11 +38,15 @@ GC_PROBE = """
         start_urls = ["BASE"]
 
         def parse(self, response):
-            yield {"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()}
+            yield {
+                "threshold": gc.get_threshold()[0],
+                "frozen": gc.get_freeze_count(),
+                "parsel": "parsel" in sys.modules,  # inherited, though unused so far
+            }
 """
 
 
-def test_workers_freeze_what_they_inherit_and_collect_cycles_less_often(
+def test_workers_inherit_the_libraries_freeze_them_and_collect_cycles_less_often(
     project: Project,
 ) -> None:
     async def page(request: web.Request) -> web.Response:
@@ -53,3 +58,4 @@ def test_workers_freeze_what_they_inherit_and_collect_cycles_less_often(
     assert result.returncode == 0, result.stderr
     (item,) = project.items("probe")
     assert item["threshold"] == GC_THRESHOLD and item["frozen"] > 10_000
+    assert item["parsel"]  # imported once by the fork server, not by each parser
