@@ -39,6 +39,7 @@ from crawler.messages import (
     Stop,
     ToDownloader,
 )
+from crawler.redirects import REDIRECT_STATUSES
 from crawler.request import check_url, from_spec, max_retries
 from crawler.robots_fetch import fetch_robots
 from crawler.roles import DownloaderArgs
@@ -48,7 +49,6 @@ from crawler.worker import detach_from_terminal_signals, heartbeat, run_loop, se
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def retry_after(value: str | None) -> float:
@@ -307,7 +307,8 @@ class Downloader:
                     self.out.send(Fetched(host_key(url), loop.time() - started, response.status))
                 if not self._wanted(fetch, response):
                     if key and response.status in REDIRECT_STATUSES:
-                        await self._keep(key, response, [], b"")
+                        assert self.cache is not None
+                        await self.cache.keep(key, response, [], b"")
                     return
                 settings = self.settings
                 body = await read_body(
@@ -341,23 +342,10 @@ class Downloader:
                 self._fail(fetch, f"{type(exc).__name__}: {exc}", "network", retryable=True)
             return
         if key:
-            await self._keep(key, response, page.headers, page.body)
+            assert self.cache is not None
+            await self.cache.keep(key, response, page.headers, page.body)
         failpoint("downloader.after_fetch", request.url)
         await self._hand(fetch, page)
-
-    async def _keep(
-        self,
-        key: int,
-        response: aiohttp.ClientResponse,
-        headers: list[tuple[str, str]],
-        body: bytes,
-    ) -> None:
-        """Keep a response in the HTTP cache, unless its status is one it ignores."""
-        assert self.cache is not None
-        if self.cache.keeps(response.status):
-            if not headers:
-                headers = [(str(k), v) for k, v in response.headers.items()]
-            await self.cache.put(key, response.status, str(response.url), headers, body)
 
     def _wanted(self, fetch: Fetch, response: aiohttp.ClientResponse | CachedResponse) -> bool:
         """Whether the response's body goes to a parser; if not, report what happened."""

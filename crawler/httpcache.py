@@ -15,6 +15,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -71,6 +72,16 @@ class HttpCache:
 
     def keeps(self, status: int) -> bool:
         return status not in self.ignore
+
+    async def keep(
+        self, key: int, response: Any, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        """Keep an aiohttp response (with `headers`, its own if empty), unless its status is
+        one the cache ignores."""
+        if self.keeps(response.status):
+            if not headers:
+                headers = [(str(k), v) for k, v in response.headers.items()]
+            await self.put(key, response.status, str(response.url), headers, body)
 
     async def put(
         self, key: int, status: int, url: str, headers: list[tuple[str, str]], body: bytes

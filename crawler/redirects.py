@@ -13,6 +13,8 @@ from crawler.fingerprint import canonical_url
 from crawler.messages import RequestSpec
 from crawler.request import check_url
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
 

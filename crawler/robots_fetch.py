@@ -32,21 +32,13 @@ from crawler.fingerprint import fingerprint
 from crawler.httpcache import HttpCache
 from crawler.messages import RobotsFetched
 from crawler.netguard import private_error
+from crawler.redirects import REDIRECT_STATUSES
 from crawler.robots import DEFAULT_RETRY_BACKOFFS, MAX_ROBOTS_REDIRECTS
 from crawler.settings import DownloaderSettings
 
 logger = logging.getLogger(__name__)
 
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-
 Sessions = Callable[[bool], aiohttp.ClientSession]  # public (guarded) or not -> session
-
-
-class _Retry:
-    """The attempt failed in a way worth retrying (5xx, 429, network error, timeout)."""
-
-
-_RETRY = _Retry()
 
 
 async def fetch_robots(
@@ -136,9 +128,8 @@ async def _get(
         if 200 <= status < 300:
             body = await read_body(response, settings.max_body_size, settings.max_decompressed_size)
         location = response.headers.get("Location")
-        if cache is not None and cache.keeps(status):  # as a page is kept: one entry per URL
-            headers = [(str(k), v) for k, v in response.headers.items()]
-            await cache.put(key, status, str(response.url), headers, body)
+        if cache is not None:  # kept as a page is: one entry per URL
+            await cache.keep(key, response, [], body)
     return _meaning(url, status, location, body)
 
 
@@ -147,7 +138,7 @@ def _meaning(
 ) -> yarl.URL | bytes | int | None:
     if 200 <= status < 300:
         return body
-    if status in _REDIRECT_STATUSES:
+    if status in REDIRECT_STATUSES:
         return _redirect_target(url, location)
     return status
 
