@@ -217,7 +217,8 @@ class Response:
     ) -> list[Request]:
         """Requests for every http(s) URL in `urls`, or every link matched by `css` / `xpath`.
 
-        Links to other schemes (mailto:, javascript:, tel:, ...) are skipped.
+        Links to other schemes (mailto:, javascript:, tel:, ...) are skipped, and so are
+        matched elements without an href (or src) attribute, such as `<a name="top">`.
         """
         targets: Iterable[str | Selector]
         if urls is not None:
@@ -230,7 +231,10 @@ class Response:
             raise ValueError("follow_all() needs urls, css or xpath")
         requests = []
         for target in targets:
-            url = self.urljoin(_href(target))
+            try:
+                url = self.urljoin(_href(target))
+            except NoLinkError:
+                continue
             if url.startswith(("http://", "https://")):  # skip mailto:, javascript:, tel:...
                 requests.append(Request(url, callback=callback, **kwargs))
         return requests
@@ -287,14 +291,23 @@ def _href(url: str | Selector) -> str:
     return _raw_href(url).strip(" \t\n\r\f")
 
 
+class NoLinkError(ValueError):
+    """`follow()` was given an element without an href (or src) attribute."""
+
+
 def _raw_href(url: str | Selector) -> str:
     if isinstance(url, str):
         return url
-    if url.root is not None and not isinstance(url.root, str):
-        href = url.attrib.get("href") or url.attrib.get("src")
-        if href is not None:
-            return str(href)
-    value = url.get()
+    root = url.root
+    if root is not None and not isinstance(root, str):  # an element: its href or src
+        attributes = url.attrib
+        for name in ("href", "src"):
+            value = attributes.get(name)
+            if value is not None:
+                return str(value)
+        tag = getattr(root, "tag", "element")
+        raise NoLinkError(f"cannot follow <{tag}>: it has no href or src attribute")
+    value = url.get()  # an attribute or text selection: its string
     if not isinstance(value, str):
         raise ValueError(f"cannot follow {url!r}: no href")
     return value
