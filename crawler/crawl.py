@@ -5,6 +5,7 @@ Runs in the main process (which becomes the scheduler).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,7 +20,12 @@ import msgspec
 
 from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
-from crawler.errors import CrawlerError, JournalCorruptError, SpiderError, UsageError
+from crawler.errors import (
+    CrawlerError,
+    FatalCrawlError,
+    SpiderError,
+    UsageError,
+)
 from crawler.journal import (
     Header,
     JournalWriter,
@@ -172,15 +178,14 @@ def open_journal(
 ) -> tuple[Replayed, JournalWriter]:
     """Replay the run's journal (refusing another configuration); open it for appending."""
     if not run.resumed:
-        writer = JournalWriter(run.journal)
-        writer.append(fresh_header)
-        writer.flush()
-        return Replayed(), writer
+        return Replayed(), _start_journal(run, fresh_header)
     reader = journal.Reader(run.journal)
     records = iter(reader)
     header = next(records, None)
     if header is None:
-        raise JournalCorruptError(f"journal {run.journal} is empty; start over with --fresh")
+        # The header never reached the disk (its write failed, or the crawl died in it):
+        # nothing was committed, so the run starts afresh in its folder.
+        return Replayed(), _start_journal(run, fresh_header)
     assert isinstance(header, Header)
     if header.config != digest:
         raise UsageError(
@@ -194,6 +199,19 @@ def open_journal(
     if torn:
         logger.warning("journal: cut a torn record of %d bytes at its end", torn)
     return state, JournalWriter(run.journal, reader.valid)
+
+
+def _start_journal(run: runfolder.RunFolder, header: Header) -> JournalWriter:
+    """A new journal holding only `header`; FatalCrawlError if it cannot be written."""
+    writer = JournalWriter(run.journal, 0)
+    writer.append(header)
+    try:
+        writer.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            writer.close()  # tries the header once more, then closes the file
+        raise FatalCrawlError(f"cannot write the journal {run.journal}: {exc}") from exc
+    return writer
 
 
 def _difference(old: str, new: str) -> str:
@@ -282,11 +300,27 @@ def _run_locked(
         try:
             run_loop(main)
         finally:
-            writer.close()
+            lost = _close_journal(writer)
         fatal = scheduler_box[0].fatal if scheduler_box else None
+        if lost is not None:
+            code, fatal = EXIT_FATAL, fatal or lost
     else:
-        writer.close()
+        _close_journal(writer)
     return _report(request, settings, run, stats, code, fatal, time.monotonic() - started)
+
+
+def _close_journal(writer: JournalWriter) -> str | None:
+    """Close the journal.  If its last write fails too (a disk still full), say what that
+    means instead of raising: the records not written are pages to fetch again on resume."""
+    try:
+        writer.close()
+    except OSError as exc:
+        logger.error("cannot write the journal's last records: %s", exc)
+        return (
+            f"the journal's last records were not written ({exc}); "
+            "resuming fetches those pages again"
+        )
+    return None
 
 
 def _report(

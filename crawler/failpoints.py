@@ -2,9 +2,10 @@
 
     CRAWLER_FAILPOINTS="parser.after_item:2=kill@/page/17;downloader.mid_frame=kill"
 
-Each entry is `NAME[:N]=ACTION[@URL_SUBSTRING]`: fire on the Nth matching hit (every hit
-without N).  Actions: `kill` (SIGKILL self), `abort`, `sleep:SECONDS`, `enospc` (raise
-OSError ENOSPC), `raise`.  With CRAWLER_FAILPOINTS_ONCE=DIR each failpoint fires once per
+Each entry is `NAME[:N[+]]=ACTION[@URL_SUBSTRING]`: fire on the Nth matching hit, on
+every hit from the Nth with `N+` (a disk that stays full), or on every hit without N.
+Actions: `kill` (SIGKILL self), `abort`, `sleep:SECONDS`, `enospc` (raise OSError
+ENOSPC), `raise`.  With CRAWLER_FAILPOINTS_ONCE=DIR each failpoint fires once per
 crawl, across process restarts (a marker file in DIR records it).
 """
 
@@ -22,6 +23,7 @@ class _Point:
     action: str
     nth: int
     url: str
+    onward: bool = False  # N+: every hit from the Nth on
     hits: int = 0
 
 
@@ -40,8 +42,8 @@ def _parse(spec: str) -> dict[str, list[_Point]]:
         kind, _, arg = action.partition(":")
         problem = ""
         if not sep or not name:
-            problem = "expected NAME[:N]=ACTION[@URL]"
-        elif colon and not (nth.isdigit() and int(nth) >= 1):
+            problem = "expected NAME[:N[+]]=ACTION[@URL]"
+        elif colon and not (nth.rstrip("+").isdigit() and int(nth.rstrip("+")) >= 1):
             problem = f"N must be a whole number >= 1, got {nth!r}"
         elif kind not in _ACTIONS:
             problem = f"unknown action {action!r} (one of {', '.join(_ACTIONS)})"
@@ -51,7 +53,8 @@ def _parse(spec: str) -> dict[str, list[_Point]]:
             problem = f"sleep takes seconds, got {arg!r}"
         if problem:
             raise ValueError(f"CRAWLER_FAILPOINTS entry {entry!r}: {problem}")
-        points.setdefault(name, []).append(_Point(action, int(nth or 0), url))
+        onward = nth.endswith("+")
+        points.setdefault(name, []).append(_Point(action, int(nth.rstrip("+") or 0), url, onward))
     return points
 
 
@@ -74,7 +77,7 @@ def failpoint(name: str, url: str = "") -> None:
         if point.url and point.url not in url:
             continue
         point.hits += 1
-        if point.nth and point.hits != point.nth:
+        if point.nth and (point.hits < point.nth if point.onward else point.hits != point.nth):
             continue
         if _ONCE_DIR and not _claim(name):
             continue

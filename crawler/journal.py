@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from crawler.errors import JournalCorruptError
+from crawler.failpoints import failpoint
 from crawler.messages import RequestSpec
 
 VERSION = 2  # 2: frames carry a checksum of their length
@@ -279,6 +280,7 @@ class JournalWriter:
         start = os.lseek(self._fd, 0, os.SEEK_CUR)
         view = memoryview(data)
         try:
+            failpoint("journal.write")
             while view:
                 view = view[os.write(self._fd, view) :]
         except BaseException:

@@ -145,6 +145,31 @@ def test_journal_write_failure_aborts_with_state_saved(
     assert keys(demo.items("demo")) == expected(site)
 
 
+def test_a_journal_that_stays_unwritable_ends_with_exit_3_and_resumes(
+    demo: Project, site: str, tmp_path: Path
+) -> None:
+    # The disk stays full: the scheduler's write fails, and so does the last one at close.
+    env = failpoints(tmp_path, "journal.write:5+=enospc", once=False)
+    result = crawl(demo, site, env)
+    assert result.returncode == 3, result.stderr
+    assert "No space left on device" in result.stderr and "to resume" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert crawl(demo, site).returncode == 0
+    assert keys(demo.items("demo")) == expected(site)
+
+
+def test_a_journal_that_cannot_be_started_ends_with_exit_3(
+    demo: Project, site: str, tmp_path: Path
+) -> None:
+    result = crawl(demo, site, failpoints(tmp_path, "journal.write=enospc", once=False))
+    assert result.returncode == 3, result.stderr
+    assert "error: cannot write the journal" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing was committed: the same run folder starts afresh, no --fresh needed.
+    assert crawl(demo, site).returncode == 0
+    assert keys(demo.items("demo")) == expected(site)
+
+
 def test_disk_full_in_a_parser_aborts_and_resume_completes(
     demo: Project, site: str, tmp_path: Path
 ) -> None:

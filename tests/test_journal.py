@@ -345,8 +345,8 @@ def test_parse_nothing() -> None:
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ("parser.after_item", "expected NAME[:N]=ACTION[@URL]"),
-        ("=kill", "expected NAME[:N]=ACTION[@URL]"),
+        ("parser.after_item", "expected NAME[:N[+]]=ACTION[@URL]"),
+        ("=kill", "expected NAME[:N[+]]=ACTION[@URL]"),
         (
             "parser.after_item=kil",
             "unknown action 'kil' (one of kill, abort, sleep, enospc, raise)",
@@ -355,6 +355,8 @@ def test_parse_nothing() -> None:
         ("parser.after_item:x=kill", "N must be a whole number >= 1, got 'x'"),
         ("parser.after_item:0=kill", "N must be a whole number >= 1, got '0'"),
         ("parser.after_item:=kill", "N must be a whole number >= 1, got ''"),
+        ("parser.after_item:0+=kill", "N must be a whole number >= 1, got '0+'"),
+        ("parser.after_item:+=kill", "N must be a whole number >= 1, got '+'"),
         ("parser.after_item=sleep:soon", "sleep takes seconds, got 'soon'"),
         ("parser.after_item=kill:9", "action 'kill' takes no argument"),
     ],
@@ -404,6 +406,17 @@ def test_nth_hit_only(monkeypatch: pytest.MonkeyPatch) -> None:
         failpoint("parser.after_item")
     failpoint("parser.after_item")  # the 4th and later hits pass
     failpoint("parser.after_item")
+
+
+def test_every_hit_from_the_nth_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, "journal.write:2+=enospc")
+    assert _parse("journal.write:2+=enospc") == {
+        "journal.write": [_Point("enospc", 2, "", onward=True)]
+    }
+    failpoint("journal.write")
+    for _ in range(3):  # the 2nd hit and every one after it
+        with pytest.raises(OSError):
+            failpoint("journal.write")
 
 
 def test_url_filter(monkeypatch: pytest.MonkeyPatch) -> None:
