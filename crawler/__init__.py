@@ -14,7 +14,14 @@ class QuotesSpider(Spider):
 
 from typing import TYPE_CHECKING, Any
 
-from crawler.errors import CrawlerError, SettingsError, SpiderError, UsageError
+from crawler.errors import (
+    CrawlerError,
+    NotTextError,
+    PageError,
+    SettingsError,
+    SpiderError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from crawler.hooks import Hook, Retry
@@ -52,6 +59,8 @@ __all__ = [
     "CrawlerError",
     "Failure",
     "Hook",
+    "NotTextError",
+    "PageError",
     "Request",
     "Response",
     "Retry",

@@ -357,7 +357,7 @@ class Downloader:
             try:
                 location = str(response.url.join(URL(response.headers["Location"].strip())))
             except ValueError as exc:
-                self._fail(fetch, f"bad redirect Location: {exc}", "http", False, status)
+                self._fail(fetch, f"bad redirect Location: {exc}", "redirect", False, status)
                 return False
             cookies = response.headers.getall("Set-Cookie", ()) if self.settings.cookies else ()
             self.out.send(

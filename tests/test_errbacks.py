@@ -29,6 +29,8 @@ def failing_app(hits: Counter[str]) -> web.Application:
             return web.Response(status=404, text="gone", content_type="text/html")
         if request.path == "/hop":
             raise web.HTTPFound("/missing-after-hop")
+        if request.path == "/badloc":  # a Location that cannot be parsed
+            return web.Response(status=301, headers={"Location": "http://[::1"})
         if request.path == "/broken":
             return web.Response(status=500, text="oops", content_type="text/html")
         return web.Response(text="<html>fine</html>", content_type="text/html")
@@ -54,6 +56,7 @@ SPIDER = """
             yield Request("BASEfine", errback=self.failed)
             yield Request("BASEmissing-plain")
             yield Request("BASEhop", errback=self.failed, cb_kwargs={"via": "hop"})
+            yield Request("BASEbadloc", errback=self.failed)
 
         def parse(self, response):
             yield {"ok": response.url}
@@ -91,15 +94,25 @@ def test_a_final_failure_goes_to_its_errback_once_after_the_retries(project: Pro
     assert failures["refused"]["kind"] == "network" and failures["refused"]["status"] == 0
     hop = failures["missing-after-hop"]  # a redirect keeps the errback and the cb_kwargs
     assert hop["status"] == 404 and hop["via"] == "hop"
-    assert len(failures) == 4  # fine succeeded; missing-plain has no errback
+    bad = failures["badloc"]
+    assert bad["kind"] == "redirect" and bad["status"] == 301
+    assert bad["reason"].startswith("bad redirect Location")
+    assert len(failures) == 5  # fine succeeded; missing-plain has no errback
     pages = sorted(item["ok"].rsplit("/", 1)[1] for item in items if "ok" in item)
     assert pages == ["fine", "fine?found-by-errback"]  # an errback's requests are crawled
     assert hits["/broken"] == 2  # one retry, then the errback, once
     assert hits["/missing"] == 1
     errors = {e["url"].rsplit("/", 1)[1]: e for e in project.errors("probe")}
-    assert set(errors) == {"missing", "broken", "refused", "missing-plain", "missing-after-hop"}
+    assert set(errors) == {
+        "missing",
+        "broken",
+        "refused",
+        "missing-plain",
+        "missing-after-hop",
+        "badloc",
+    }
     stats = project.stats("probe")
-    assert stats["failed"] == 5 and stats["items"] == 6 and stats["pages"] == 2
+    assert stats["failed"] == 6 and stats["items"] == 7 and stats["pages"] == 2
 
 
 def test_an_errback_that_raises_is_recorded_with_the_failure(project: Project) -> None:
@@ -123,7 +136,7 @@ def test_a_parser_killed_in_an_errback_runs_it_again_and_commits_once(
     )
     assert "died (SIGKILL)" in stderr
     urls = Counter(item.get("url") or item["ok"] for item in project.items("probe"))
-    assert max(urls.values()) == 1 and len(urls) == 6
+    assert max(urls.values()) == 1 and len(urls) == 7
     assert project.stats("probe")["worker_deaths"] == 1
 
 
