@@ -20,12 +20,7 @@ import msgspec
 
 from crawler import export, hooks, journal, runfolder
 from crawler import settings as settings_module
-from crawler.errors import (
-    CrawlerError,
-    FatalCrawlError,
-    SpiderError,
-    UsageError,
-)
+from crawler.errors import CrawlerError, FatalCrawlError, SpiderError, UsageError
 from crawler.journal import (
     Header,
     JournalWriter,

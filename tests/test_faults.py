@@ -133,27 +133,22 @@ def test_a_hung_parser_is_killed_and_replaced(demo: Project, site: str, tmp_path
     assert keys(demo.items("demo")) == expected(site)
 
 
+@pytest.mark.parametrize(
+    ("spec", "once"),
+    [
+        ("scheduler.before_journal:40=enospc", True),
+        # The disk stays full: the scheduler's write fails, and so does the last one at close.
+        ("journal.write:5+=enospc", False),
+    ],
+)
 def test_journal_write_failure_aborts_with_state_saved(
-    demo: Project, site: str, tmp_path: Path
+    demo: Project, site: str, tmp_path: Path, spec: str, once: bool
 ) -> None:
-    env = failpoints(tmp_path, "scheduler.before_journal:40=enospc")
-    result = crawl(demo, site, env)
-    assert result.returncode == 3, result.stderr
-    assert "No space left on device" in result.stderr and "to resume" in result.stderr
-    assert demo.stats("demo")["state"] == "failed"
-    assert crawl(demo, site).returncode == 0
-    assert keys(demo.items("demo")) == expected(site)
-
-
-def test_a_journal_that_stays_unwritable_ends_with_exit_3_and_resumes(
-    demo: Project, site: str, tmp_path: Path
-) -> None:
-    # The disk stays full: the scheduler's write fails, and so does the last one at close.
-    env = failpoints(tmp_path, "journal.write:5+=enospc", once=False)
-    result = crawl(demo, site, env)
+    result = crawl(demo, site, failpoints(tmp_path, spec, once))
     assert result.returncode == 3, result.stderr
     assert "No space left on device" in result.stderr and "to resume" in result.stderr
     assert "Traceback" not in result.stderr
+    assert demo.stats("demo")["state"] == "failed"
     assert crawl(demo, site).returncode == 0
     assert keys(demo.items("demo")) == expected(site)
 

@@ -31,13 +31,17 @@ def sent(handle: WorkerHandle) -> list[Any]:
     return handle.sender.sent  # type: ignore[union-attr, no-any-return]
 
 
+def asked_first(a: WorkerHandle, b: WorkerHandle) -> tuple[WorkerHandle, WorkerHandle]:
+    """The downloader the dispatch asked, and the other one."""
+    return (a, b) if sent(a) else (b, a)
+
+
 async def test_the_answer_of_the_downloader_asked_settles_the_fetch() -> None:
     a, b = downloader(0), downloader(1)
     dispatch = RobotsDispatch([a, b], max_deaths=3)
     fetch = asyncio.ensure_future(dispatch.fetch("http://a.test", True))
     await asyncio.sleep(0)
-    asked = a if sent(a) else b
-    other = b if asked is a else a
+    asked, other = asked_first(a, b)
     assert sent(asked) == [FetchRobots("http://a.test", True)] and sent(other) == []
     dispatch.answered(other, RobotsFetched("http://a.test", "missing"))  # not asked: dropped
     assert not fetch.done()
@@ -64,8 +68,7 @@ async def test_a_dead_downloaders_fetch_goes_to_the_next_until_max_deaths() -> N
     dispatch = RobotsDispatch([a, b], max_deaths=2)
     fetch = asyncio.ensure_future(dispatch.fetch("http://a.test", True))
     await asyncio.sleep(0)
-    first = a if sent(a) else b
-    second = b if first is a else a
+    first, second = asked_first(a, b)
     first.ready = False
     dispatch.downloader_lost(first)
     assert sent(second) == [FetchRobots("http://a.test", True)]
