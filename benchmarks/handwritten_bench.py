@@ -155,7 +155,7 @@ async def crawl(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8") as out:
             crawler = Crawler(session, out, extract)
             crawler.enqueue(args.base_url, INDEX)
-            workers = [asyncio.create_task(crawler.worker()) for _ in range(args.concurrency)]
+            workers = [asyncio.create_task(crawler.wire.runtime()) for _ in range(args.concurrency)]
             await crawler.queue.join()
             for task in workers:
                 task.cancel()

@@ -106,7 +106,7 @@ def main() -> int:
     process.crawl(crawler, base_url=args.base_url, use_selectolax=args.parser == "selectolax")
     process.start()
 
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats = crawler.journal.stats.get_stats() if crawler.journal.stats else {}
     failures = {
         key: value
         for key, value in stats.items()

@@ -24,24 +24,24 @@ from crawler.errors import (
 )
 
 if TYPE_CHECKING:
-    from crawler.hooks import Hook, Retry
-    from crawler.request import Failure, Request
-    from crawler.response import Response
-    from crawler.sitemap import SitemapSpider
-    from crawler.spider import Spider
+    from crawler.api.hooks import Hook, Retry
+    from crawler.api.request import Failure, Request
+    from crawler.api.response import Response
+    from crawler.api.sitemap import SitemapSpider
+    from crawler.api.spider import Spider
 
 __version__ = "0.1.0"
 
 # Request, Response and Spider load on first use, so that `crawler` on the command line
-# can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/launcher.py.
+# can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/cli/launcher.py.
 _LAZY = {
-    "Failure": "crawler.request",
-    "Hook": "crawler.hooks",
-    "Request": "crawler.request",
-    "Response": "crawler.response",
-    "Retry": "crawler.hooks",
-    "SitemapSpider": "crawler.sitemap",
-    "Spider": "crawler.spider",
+    "Failure": "crawler.api.request",
+    "Hook": "crawler.api.hooks",
+    "Request": "crawler.api.request",
+    "Response": "crawler.api.response",
+    "Retry": "crawler.api.hooks",
+    "SitemapSpider": "crawler.api.sitemap",
+    "Spider": "crawler.api.spider",
 }
 
 

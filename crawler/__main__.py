@@ -1,5 +1,5 @@
 """`python -m crawler ...` runs the command line."""
 
-from crawler.launcher import main
+from crawler.cli.launcher import main
 
 raise SystemExit(main())

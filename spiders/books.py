@@ -1,7 +1,7 @@
 """Books to Scrape: every book in the catalogue, with its price, stock, UPC and rating.
 
-    crawler crawl books                                  # the real site
-    crawler crawl books -a base_url=http://127.0.0.1:8000/   # a local copy
+crawler crawl books                                  # the real site
+crawler crawl books -a base_url=http://127.0.0.1:8000/   # a local copy
 """
 
 from collections.abc import Iterator

@@ -1,7 +1,7 @@
 """Quotes to Scrape: every quote with its author and tags, and one item per author.
 
-    crawler crawl quotes                                  # the real site
-    crawler crawl quotes -a base_url=http://127.0.0.1:8000/   # a local copy
+crawler crawl quotes                                  # the real site
+crawler crawl quotes -a base_url=http://127.0.0.1:8000/   # a local copy
 """
 
 from collections.abc import Iterator
@@ -30,8 +30,9 @@ class QuotesSpider(Spider):
                 "tags": quote.css("div.tags a.tag::text").getall(),
             }
         # Many quotes share an author: the crawler fetches each author page only once.
-        yield from response.follow_all(css="div.quote span a[href*=author]",
-                                       callback=self.parse_author)
+        yield from response.follow_all(
+            css="div.quote span a[href*=author]", callback=self.parse_author
+        )
         yield from response.follow_all(css="li.next a", callback=self.parse)
 
     def parse_author(self, response: Response) -> Iterator[dict[str, Any]]:

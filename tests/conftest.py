@@ -38,8 +38,8 @@ def server() -> Iterator[HostileServer]:
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session made as a downloader makes it."""
-    from crawler.http import make_session
-    from crawler.settings import DownloaderSettings
+    from crawler.downloader.session import make_session
+    from crawler.settings.schema import DownloaderSettings
 
     async with make_session(DownloaderSettings()) as client:
         yield client

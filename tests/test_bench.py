@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler.bench import site
-from crawler.bench.measure import run_measured
-from crawler.bench.runner import parse_processes
+from crawler.cli.bench import site
+from crawler.cli.bench.measure import run_measured
+from crawler.cli.bench.runner import parse_processes
 
 
 def test_bench_crawls_a_tiny_site_correctly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""crawler.body: bodies within limits, content decoding, hostile servers (H4, H7, H9, H10)."""
+"""crawler.downloader.body: bodies within limits, decoding, hostile servers (H4, H7, H9, H10)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ import psutil
 import pytest
 import zstandard
 
-from crawler.body import ACCEPT_ENCODING, BodyError, _pipeline, content_codings, read_body
-from crawler.http import make_session
-from crawler.settings import DownloaderSettings
+from crawler.downloader.body import (
+    ACCEPT_ENCODING,
+    BodyError,
+    _pipeline,
+    content_codings,
+    read_body,
+)
+from crawler.downloader.session import make_session
+from crawler.settings.schema import DownloaderSettings
 from tests.hostile import (
     BOMBS,
     ENCODED,

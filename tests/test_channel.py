@@ -11,7 +11,7 @@ import msgspec
 import pytest
 import uvloop
 
-from crawler.channel import Channel, FrameTooLarge, encode
+from crawler.wire.channel import Channel, FrameTooLarge, encode
 
 
 class Blob(msgspec.Struct, tag=True, array_like=True):

@@ -7,10 +7,10 @@ import random
 import aiohttp
 import pytest
 
-from crawler.body import read_body
+from crawler.api.request import Request
+from crawler.api.response import Response, decode_body, non_text_reason
+from crawler.downloader.body import read_body
 from crawler.errors import NotTextError, PageError
-from crawler.request import Request
-from crawler.response import Response, decode_body, non_text_reason
 from tests.hostile import (
     BINARY_CASES,
     CHARSET_CASES,

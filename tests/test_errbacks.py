@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.bench.server import free_port
-from crawler.export import write_errors, write_items
-from crawler.journal import Done, Failed, Seeded
-from crawler.messages import RequestSpec
-from crawler.replay import replay
-from crawler.request import Request, to_spec
-from crawler.stats import CrawlStats
+from crawler.api.request import Request, to_spec
+from crawler.cli.bench.server import free_port
+from crawler.journal.export import write_errors, write_items
+from crawler.journal.records import Done, Failed, Seeded
+from crawler.journal.replay import replay
+from crawler.journal.stats import CrawlStats
+from crawler.wire.messages import RequestSpec
 from tests.support import Project, catch_all, serve_app
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from crawler.errors import JournalCorruptError, UsageError
-from crawler.export import ErrorLog, convert, format_of, write_items
-from crawler.journal import Done, Failed, Header
+from crawler.journal.export import ErrorLog, convert, format_of, write_items
+from crawler.journal.records import Done, Failed, Header
 
 ITEMS = [
     {"name": '=HYPERLINK("http://evil")', "price": -3, "tags": ["a", "b"]},

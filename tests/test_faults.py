@@ -17,9 +17,9 @@ import psutil
 import pytest
 from aiohttp import web
 
-from crawler.demo.server import make_app
-from crawler.demo.site import Catalogue
-from crawler.transport import socket_dir
+from crawler.cli.demo.server import make_app
+from crawler.cli.demo.site import Catalogue
+from crawler.wire.transport import socket_dir
 from tests.support import Project, descendants, interrupt, is_alive, serve_app, wait_for
 
 PRODUCTS = 100

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from crawler.fingerprint import _canonical_parsed, canonical_url, fingerprint
+from crawler.urls.fingerprint import _canonical_parsed, canonical_url, fingerprint
 
 
 @pytest.mark.parametrize(

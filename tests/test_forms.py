@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from crawler.request import Request
-from crawler.response import Response
+from crawler.api.request import Request
+from crawler.api.response import Response
 from tests.support import Project, serve_app
 
 LOGIN_PAGE = """<html><body>

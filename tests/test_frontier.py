@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from crawler.fingerprint import fingerprint
-from crawler.frontier import LocalFrontier, host_key
-from crawler.messages import RequestSpec
+from crawler.frontier.local import LocalFrontier, host_key
+from crawler.urls.fingerprint import fingerprint
+from crawler.wire.messages import RequestSpec
 
 
 def spec(
@@ -368,7 +368,7 @@ def test_a_spilled_request_of_higher_priority_comes_back_first(tmp_path: Path) -
 
 
 def test_spilled_requests_keep_every_field(tmp_path: Path) -> None:
-    from crawler.spill import Spill
+    from crawler.frontier.spill import Spill
 
     spill = Spill(tmp_path / "s")
     requests = [

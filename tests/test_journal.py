@@ -20,7 +20,7 @@ import pytest
 from crawler import failpoints
 from crawler.errors import JournalCorruptError
 from crawler.failpoints import _parse, _Point, enabled, failpoint
-from crawler.journal import (
+from crawler.journal.records import (
     VERSION,
     Closed,
     Done,
@@ -33,7 +33,7 @@ from crawler.journal import (
     frame,
     read,
 )
-from crawler.messages import RequestSpec
+from crawler.wire.messages import RequestSpec
 
 
 def sample_records() -> list[Any]:
@@ -493,8 +493,8 @@ def test_the_reader_streams_records_across_chunk_boundaries(
 
 
 def test_replay_keeps_only_seen_fingerprints_and_reads_pending_requests_again() -> None:
-    from crawler.replay import replay
-    from crawler.stats import CrawlStats
+    from crawler.journal.replay import replay
+    from crawler.journal.stats import CrawlStats
 
     start = RequestSpec("http://a.com/", id=1, fingerprint=11)
     again = RequestSpec("http://a.com/x", id=7, fingerprint=0)  # fingerprint left to compute
@@ -520,7 +520,7 @@ def test_replay_keeps_only_seen_fingerprints_and_reads_pending_requests_again() 
 
 
 def test_an_id_set_is_a_bitmap_that_grows() -> None:
-    from crawler.replay import IdSet
+    from crawler.journal.replay import IdSet
 
     ids = IdSet()
     assert ids.add(5) and not ids.add(5) and 5 in ids and 6 not in ids
@@ -546,8 +546,8 @@ def test_replay_of_many_pending_requests_holds_none_of_them(tmp_path: Path) -> N
     """The first pass keeps fingerprints and a bitmap; pending requests are read again."""
     import tracemalloc
 
-    from crawler.replay import replay
-    from crawler.stats import CrawlStats
+    from crawler.journal.replay import replay
+    from crawler.journal.stats import CrawlStats
 
     path = tmp_path / "journal"
     writer = JournalWriter(path)

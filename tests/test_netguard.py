@@ -18,13 +18,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from crawler.netguard import (
+from crawler.downloader.netguard import (
     GuardedResolver,
     PrivateAddressError,
     guarded_connector,
     private_error,
 )
-from crawler.scope import parse_networks
+from crawler.urls.scope import parse_networks
 
 BLOCKED = parse_networks(["127.0.0.2/32"])
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")

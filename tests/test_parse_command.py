@@ -7,7 +7,7 @@ import subprocess
 
 from aiohttp import web
 
-from crawler.bench.server import free_port
+from crawler.cli.bench.server import free_port
 from tests.support import Project, serve_app
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from crawler.messages import RequestSpec
-from crawler.request import Request, callback_name, check_plain, check_url, from_spec, to_spec
-from crawler.spider import Spider
+from crawler.api.request import Request, callback_name, check_plain, check_url, from_spec, to_spec
+from crawler.api.spider import Spider
+from crawler.wire.messages import RequestSpec
 
 
 class Shop(Spider):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crawler import Response
-from crawler.request import Request
+from crawler.api.request import Request
 
 PAGE = b"""<html><body>
 <a href="/a">A</a>

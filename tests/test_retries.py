@@ -8,8 +8,8 @@ from collections import defaultdict
 
 from aiohttp import web
 
-from crawler.backoff import HostBackoff
-from crawler.downloader import retry_after
+from crawler.downloader.process import retry_after
+from crawler.scheduler.backoff import HostBackoff
 from tests.support import Project, catch_all, serve_app
 
 SPIDER = """

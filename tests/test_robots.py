@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from crawler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, robots_agent
-from crawler.settings import DownloaderSettings
+from crawler.scheduler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, robots_agent
+from crawler.settings.schema import DownloaderSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -374,7 +374,7 @@ async def test_close_cancels_fetches(sites: Any, caches: Any) -> None:
 
 
 async def test_session_factory_is_used(sites: Any, caches: Any) -> None:
-    from crawler.http import make_session
+    from crawler.downloader.session import make_session
 
     made: list[object] = []
     settings = DownloaderSettings()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from crawler.messages import FetchRobots, RobotsFetched
-from crawler.robots_dispatch import RobotsDispatch
-from crawler.workers import WorkerHandle
+from crawler.scheduler.pool import WorkerHandle
+from crawler.scheduler.robots_dispatch import RobotsDispatch
+from crawler.wire.messages import FetchRobots, RobotsFetched
 
 
 class Outbox:

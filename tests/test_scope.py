@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from crawler.api.spider import Spider
 from crawler.errors import SpiderError
-from crawler.fingerprint import canonical_url, fingerprint, strip_set
-from crawler.scope import Scope, has_repeated_segments, split_url
-from crawler.settings import LimitSettings, ScopeSettings, Settings
-from crawler.spider import Spider
+from crawler.settings.schema import LimitSettings, ScopeSettings, Settings
+from crawler.urls.fingerprint import canonical_url, fingerprint, strip_set
+from crawler.urls.scope import Scope, has_repeated_segments, split_url
 
 PARENT = "http://example.com/"
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from crawler.seen import FingerprintSet
+from crawler.frontier.seen import FingerprintSet
 
 
 def test_add_contains_len() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler import settings as settings_module
 from crawler.errors import SettingsError, UsageError
-from crawler.settings import (
+from crawler.settings import schema as settings_module
+from crawler.settings.schema import (
     DownloaderSettings,
     LimitSettings,
     ProcessSettings,

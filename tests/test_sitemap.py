@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from crawler.api.request import Request
+from crawler.api.response import Response
+from crawler.api.sitemap import SitemapSpider, _unpack
 from crawler.errors import PageError
-from crawler.request import Request
-from crawler.response import Response
-from crawler.sitemap import SitemapSpider, _unpack
 from tests.support import Project, catch_all, serve_app
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -48,7 +48,7 @@ def sitemap_app(hits: Counter[str]) -> web.Application:
 
 
 SPIDER = """
-    from crawler.sitemap import SitemapSpider
+    from crawler.api.sitemap import SitemapSpider
 
     class Shop(SitemapSpider):
         name = "shop"

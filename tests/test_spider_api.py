@@ -238,8 +238,8 @@ class S(Spider):
 
 
 def test_response_headers_are_built_on_first_use_and_content_type_reads_the_raw_ones() -> None:
-    from crawler.request import Request
-    from crawler.response import Response
+    from crawler.api.request import Request
+    from crawler.api.response import Response
 
     raw = [
         ("content-TYPE", "text/html; charset=utf-8"),

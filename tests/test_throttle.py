@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from crawler.settings import ThrottleSettings
-from crawler.throttle import AutoThrottle
+from crawler.scheduler.throttle import AutoThrottle
+from crawler.settings.schema import ThrottleSettings
 
 
 def throttle(

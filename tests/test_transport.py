@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler.errors import JobError
-from crawler.transport import clear_stale_socket, listen, make_socket_dir, socket_dir
+from crawler.wire.transport import clear_stale_socket, listen, make_socket_dir, socket_dir
 
 
 def test_socket_dir_is_private_and_derived_from_the_run(tmp_path: Path) -> None:

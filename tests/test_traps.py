@@ -157,7 +157,7 @@ def test_session_ids_do_not_multiply_pages(project: Project, site: Site) -> None
     assert stats["duplicates"] == links - (SESSION_PAGES - 1)  # all but /s/1 to /s/5
 
 
-# Independent of crawler.scope: a run of segments three times back to back.
+# Independent of crawler.urls.scope: a run of segments three times back to back.
 THREE_REPEATS = re.compile(r"((?:/[^/?]+)+)\1\1(?=/|$|\?)")
 
 

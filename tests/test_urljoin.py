@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from crawler.urljoin import Joiner
+from crawler.urls.join import Joiner
 
 BASES = [
     "http://example.com/a/b/c.html",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import signal
 
-from crawler.journal import Header, JournalWriter
+from crawler.journal.records import Header, JournalWriter
 from tests.support import Project, interrupt, wait_for
 
 SPIDER = """

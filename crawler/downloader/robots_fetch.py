@@ -1,0 +1,156 @@
+"""Fetching one origin's robots.txt (RFC 9309); runs in a downloader, asked by the scheduler.
+
+The fetch goes through the downloader's own sessions, so it keeps the crawl's User-Agent,
+headers, proxy, TLS settings and private-address guard.  Its verdict goes back to the
+scheduler, which parses the file and keeps the rules (`crawler.scheduler.robots.RobotsCache`):
+
+- 2xx: "fetched", with the body (at most `downloader.max_body_size`).
+- 3xx: up to 5 redirects are followed (relative Locations resolved); more, or a redirect
+  without a usable Location, is "missing".
+- 4xx (except 429): "missing", everything is allowed.
+- 429, 5xx, network errors, timeouts: retried after each of `backoffs`; if every attempt
+  fails, "unreachable", and everything on the origin is disallowed for this crawl.
+- A body beyond the download limits (or undecodable): "unreachable" at once.
+- A connection refused by the private-address guard: "missing" (its pages fail as
+  "private address" themselves).
+
+With the HTTP cache on (`[cache] enabled = true`), robots.txt answers are kept and reused
+like pages, so a crawl can run entirely from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import aiohttp
+import yarl
+
+from crawler.downloader.body import BodyError, read_body
+from crawler.downloader.cache import HttpCache
+from crawler.downloader.netguard import private_error
+from crawler.scheduler.redirects import REDIRECT_STATUSES
+from crawler.scheduler.robots import DEFAULT_RETRY_BACKOFFS, MAX_ROBOTS_REDIRECTS
+from crawler.settings.schema import DownloaderSettings
+from crawler.urls.fingerprint import fingerprint
+from crawler.wire.messages import RobotsFetched
+
+logger = logging.getLogger(__name__)
+
+Sessions = Callable[[bool], aiohttp.ClientSession]  # public (guarded) or not -> session
+
+
+async def fetch_robots(
+    key: str,
+    public: bool,
+    sessions: Sessions,
+    settings: DownloaderSettings,
+    backoffs: Sequence[float] = DEFAULT_RETRY_BACKOFFS,
+    cache: HttpCache | None = None,
+) -> RobotsFetched:
+    """The verdict on `key`/robots.txt after up to 1 + len(backoffs) attempts.
+
+    `public` asks for the session that may not connect to private addresses.
+    """
+    outcome = RobotsFetched(key, "unreachable")
+    for backoff in (None, *backoffs):
+        if backoff is not None:
+            outcome.retries += 1
+            await asyncio.sleep(backoff)
+        if not await _attempt(outcome, sessions(public), settings, cache):
+            return outcome
+    logger.warning(
+        "robots.txt of %s is unreachable after %d attempts: not crawling %s",
+        key,
+        1 + len(backoffs),
+        key,
+    )
+    outcome.verdict = "unreachable"
+    return outcome
+
+
+async def _attempt(
+    outcome: RobotsFetched,
+    session: aiohttp.ClientSession,
+    settings: DownloaderSettings,
+    cache: HttpCache | None,
+) -> bool:
+    """One attempt, following redirects; fills `outcome`, True when worth retrying."""
+    key = outcome.key
+    url = yarl.URL(f"{key}/robots.txt")
+    for _ in range(MAX_ROBOTS_REDIRECTS + 1):
+        try:
+            got = await _get(session, url, settings, cache)
+        except BodyError as error:
+            logger.warning("robots.txt of %s: %s; not crawling %s", key, error, key)
+            outcome.verdict = "unreachable"
+            return False
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            if private_error(error) is not None:
+                outcome.verdict = "missing"
+                return False
+            logger.info("robots.txt of %s: %s", key, error.__class__.__name__)
+            return True
+        if isinstance(got, yarl.URL):
+            outcome.redirects += 1
+            url = got
+        elif isinstance(got, bytes):
+            outcome.verdict, outcome.body = "fetched", got
+            return False
+        elif got is not None and (got == 429 or got >= 500):
+            logger.info("robots.txt of %s: status %d", key, got)
+            return True
+        else:
+            outcome.verdict = "missing"
+            return False
+    logger.info("robots.txt of %s: more than %d redirects", key, MAX_ROBOTS_REDIRECTS)
+    outcome.verdict = "missing"
+    return False
+
+
+async def _get(
+    session: aiohttp.ClientSession,
+    url: yarl.URL,
+    settings: DownloaderSettings,
+    cache: HttpCache | None,
+) -> yarl.URL | bytes | int | None:
+    """A redirect target, a 2xx body, an error status, or None (unusable redirect)."""
+    key = fingerprint("GET", str(url)) if cache is not None else 0
+    if cache is not None:
+        cached = await cache.get(key)
+        if cached is not None:
+            return _meaning(url, cached.status, cached.headers.get("Location"), cached.body)
+    proxy = settings.proxy or None
+    async with session.get(url, allow_redirects=False, proxy=proxy) as response:
+        status = response.status
+        body = b""
+        if 200 <= status < 300:
+            body = await read_body(response, settings.max_body_size, settings.max_decompressed_size)
+        location = response.headers.get("Location")
+        if cache is not None:  # kept as a page is: one entry per URL
+            await cache.keep(key, response, [], body)
+    return _meaning(url, status, location, body)
+
+
+def _meaning(
+    url: yarl.URL, status: int, location: str | None, body: bytes
+) -> yarl.URL | bytes | int | None:
+    if 200 <= status < 300:
+        return body
+    if status in REDIRECT_STATUSES:
+        return _redirect_target(url, location)
+    return status
+
+
+def _redirect_target(url: yarl.URL, location: str | None) -> yarl.URL | None:
+    """`location` resolved against `url`, if it is an http(s) URL."""
+    if not location:
+        return None
+    try:
+        target = url.join(yarl.URL(location))
+    except ValueError:
+        return None
+    if target.scheme not in ("http", "https") or not target.raw_host:
+        return None
+    return target
