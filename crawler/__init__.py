@@ -18,19 +18,20 @@ from crawler.errors import (
     CrawlerError,
     NotTextError,
     PageError,
+    Retry,
     SettingsError,
     SpiderError,
     UsageError,
 )
+from crawler.version import __version__
 
 if TYPE_CHECKING:
-    from crawler.api.hooks import Hook, Retry
+    from crawler.api.hooks import Hook
     from crawler.api.request import Failure, Request
     from crawler.api.response import Response
     from crawler.api.sitemap import SitemapSpider
     from crawler.api.spider import Spider
 
-__version__ = "0.1.0"
 
 # Request, Response and Spider load on first use, so that `crawler` on the command line
 # can block Ctrl-C before the heavy imports (parsel, lxml) start: see crawler/cli/launcher.py.
@@ -39,7 +40,6 @@ _LAZY = {
     "Hook": "crawler.api.hooks",
     "Request": "crawler.api.request",
     "Response": "crawler.api.response",
-    "Retry": "crawler.api.hooks",
     "SitemapSpider": "crawler.api.sitemap",
     "Spider": "crawler.api.spider",
 }

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 import uvloop
 
-from crawler.wire.channel import Channel, FrameTooLarge, encode
+from crawler.errors import FrameTooLarge
+from crawler.wire.channel import Channel, encode
 
 
 class Blob(msgspec.Struct, tag=True, array_like=True):

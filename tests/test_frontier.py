@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from crawler.frontier.local import LocalFrontier, host_key
+from crawler.frontier.local import LocalFrontier
 from crawler.urls.fingerprint import fingerprint
+from crawler.urls.hosts import host_key
 from crawler.wire.messages import RequestSpec
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from crawler.errors import CrawlerError
+from crawler.errors import Retry as Retry  # raised by hooks; defined with the others
 
 if TYPE_CHECKING:
     from crawler.api.request import Request
@@ -33,18 +33,6 @@ class Hook:
     def response(self, response: Response) -> Response | Awaitable[Response]:
         """Change a response before the callback sees it (runs in a parser)."""
         return response
-
-
-class Retry(CrawlerError):
-    """Raise from a response hook or a callback: fetch this page again.
-
-    The retry counts against `downloader.retries` (or `meta["max_retries"]`) and waits the
-    usual backoff; when none are left the request fails with this reason.
-    """
-
-    def __init__(self, reason: str = "retry requested") -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def overrides(hooks: object, method: str) -> list[Hook]:

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.api.forms import FormData, encode_body
-from crawler.wire.messages import RequestSpec
+from crawler.wire.messages import FailureKind, RequestSpec
 
 Callback = Callable[..., Any]
 
@@ -297,14 +297,12 @@ def from_spec(spec: RequestSpec) -> Request:
 class Failure:
     """What an errback receives: the request that finally failed, and why.
 
-    `kind` is "http" (an error status, `status` says which), "network" (no response:
-    refused, reset, timed out), "limit" (a body over max_body_size, say), "refused" (a
-    private address) or "redirect" (too many redirects, a bad Location).
+    `kind` says why, as a `FailureKind` (a str: `failure.kind == "http"` works).
     """
 
     request: Request
     reason: str
-    kind: str
+    kind: FailureKind
     status: int = 0
 
 

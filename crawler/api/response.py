@@ -17,7 +17,7 @@ from w3lib.encoding import (
 
 from crawler.api.forms import FormData, submission
 from crawler.api.request import Callback, Request
-from crawler.errors import NotTextError
+from crawler.errors import NoLinkError, NotTextError
 from crawler.urls.join import Joiner
 
 if TYPE_CHECKING:
@@ -289,10 +289,6 @@ def _selector_type(content_type: str | None) -> str | None:
 def _href(url: str | Selector) -> str:
     """The link of a string or a selector, without the whitespace browsers ignore."""
     return _raw_href(url).strip(" \t\n\r\f")
-
-
-class NoLinkError(ValueError):
-    """`follow()` was given an element without an href (or src) attribute."""
 
 
 def _raw_href(url: str | Selector) -> str:

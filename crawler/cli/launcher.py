@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import signal
 
+from crawler.errors import TERMINAL_SIGNALS
+
 
 def main() -> int:
     """Block terminal signals, then run the command line."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     from crawler.cli.main import main as cli_main
 
     return cli_main()

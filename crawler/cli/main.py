@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crawler import __version__
 from crawler.api.spider import discover, parse_spider_args
-from crawler.errors import CrawlerError, UsageError
+from crawler.errors import TERMINAL_SIGNALS, CrawlerError, UsageError
 from crawler.settings import schema as settings_module
+from crawler.version import __version__
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command not in ("crawl", "demo"):
         # Only a crawl keeps Ctrl-C blocked until its scheduler handles it (launcher.py).
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
     root = project_root(getattr(args, "settings", None))
     if args.command == "serve-demo":
         from crawler.cli.demo.server import serve_forever

@@ -22,15 +22,13 @@ from crawler.api import hooks
 from crawler.api.request import Request, check_plain, to_spec
 from crawler.api.response import Response
 from crawler.api.spider import Spider
-from crawler.downloader.body import BodyError, read_body
+from crawler.downloader.body import read_body
 from crawler.downloader.session import make_session
-from crawler.errors import UsageError
+from crawler.errors import BodyError, ExitCode, UsageError
 from crawler.parser.process import each_output, is_item, run_response_hooks
 from crawler.scheduler.crawl import load_spider
 from crawler.settings.schema import Settings
 from crawler.wire.messages import RequestSpec
-
-EXIT_CALLBACK_FAILED = 1
 
 
 @dataclass
@@ -70,12 +68,12 @@ def run(request: ParseRequest) -> int:
     except Exception:
         traceback.print_exc()
         print(f"{request.callback}() failed on {response.url}", file=sys.stderr)
-        return EXIT_CALLBACK_FAILED
+        return ExitCode.ERROR  # the callback failed
     try:
         lines, found = _check(spider, request.callback, outputs)
     except (ValueError, TypeError) as exc:  # what would fail the page in a crawl
         print(f"{request.callback}() on {response.url}: {exc}", file=sys.stderr)
-        return EXIT_CALLBACK_FAILED
+        return ExitCode.ERROR  # the callback failed
     for spec in found:
         print(f"-> {spec.method} {spec.url} {spec.callback}()", file=sys.stderr)
     sys.stdout.buffer.write(b"".join(lines))

@@ -18,6 +18,8 @@ import aiohttp
 import brotli
 import zstandard
 
+from crawler.errors import BodyError
+
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 _STEP = 256 * 1024  # the most output a decoder asks for in one call
@@ -30,10 +32,6 @@ _RAW_WBITS = -zlib.MAX_WBITS  # deflate without a header, as some servers send i
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 Sink = Callable[[bytes], object]  # where a decoder hands its output
-
-
-class BodyError(Exception):
-    """The body broke a limit or could not be decoded; the request fails for good."""
 
 
 async def read_body(

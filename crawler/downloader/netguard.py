@@ -15,7 +15,6 @@ before any socket connects:
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,21 +23,11 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from crawler.errors import PrivateAddressError
 from crawler.urls.scope import IPNetwork, host_address, is_blocked, normalize_host
 
 AddrInfo = tuple[Any, ...]  # (family, type, proto, canonname, sockaddr), as getaddrinfo
 _LOCALHOST = ("127.0.0.1", "::1")  # RFC 6761: every *.localhost name is loopback
-
-
-class PrivateAddressError(OSError):
-    """A connection to a blocked (private) address was refused before it was made."""
-
-    def __init__(self, address: str) -> None:
-        # One text for every address, so that aiohappyeyeballs, when every address of a
-        # host fails, re-raises this error instead of a plain OSError combining them.
-        super().__init__(errno.EACCES, "private address refused (scope.private_networks)")
-        self.address = address
-        self.reason = f"private address refused: {address} (scope.private_networks)"
 
 
 class GuardedResolver(AbstractResolver):

@@ -19,17 +19,19 @@ from yarl import URL
 from crawler.api import hooks
 from crawler.api.request import check_url, from_spec, max_retries
 from crawler.downloader import netguard
-from crawler.downloader.body import BodyError, read_body
+from crawler.downloader.body import read_body
 from crawler.downloader.cache import CachedResponse, HttpCache
 from crawler.downloader.robots_fetch import fetch_robots
 from crawler.downloader.session import make_session
+from crawler.errors import BodyError
 from crawler.failpoints import enabled, failpoint
-from crawler.frontier.local import host_key
-from crawler.scheduler.redirects import REDIRECT_STATUSES
 from crawler.urls.fingerprint import fingerprint
+from crawler.urls.hosts import host_key
+from crawler.urls.statuses import REDIRECT_STATUSES, RETRY_STATUSES
 from crawler.wire.channel import Channel, encode, open_pipe
 from crawler.wire.counters import BYTES, PAGES, PID, Counters
 from crawler.wire.messages import (
+    FailureKind,
     Fetch,
     FetchBatch,
     Fetched,
@@ -40,6 +42,7 @@ from crawler.wire.messages import (
     ParserAddress,
     Redirected,
     RobotsFetched,
+    RobotsVerdict,
     Stop,
     ToDownloader,
 )
@@ -48,8 +51,6 @@ from crawler.wire.startup import DownloaderArgs
 from crawler.wire.transport import connect
 
 logger = logging.getLogger(__name__)
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
 
 
 def retry_after(value: str | None) -> float:
@@ -238,7 +239,7 @@ class Downloader:
             raise
         except Exception:
             logger.exception("robots.txt of %s: unexpected error; not crawling %s", key, key)
-            outcome = RobotsFetched(key, "unreachable")
+            outcome = RobotsFetched(key, RobotsVerdict.UNREACHABLE)
         self.out.send(outcome)
 
     def _on_close(self, error: BaseException | None) -> None:
@@ -258,7 +259,9 @@ class Downloader:
             raise
         except Exception as exc:
             logger.exception("internal error fetching %s", fetch.request.url)
-            self._fail(fetch, f"internal error: {type(exc).__name__}: {exc}", "network", True)
+            self._fail(
+                fetch, f"internal error: {type(exc).__name__}: {exc}", FailureKind.NETWORK, True
+            )
 
     async def _fetch_and_hand(self, fetch: Fetch) -> None:
         request = fetch.request
@@ -273,7 +276,9 @@ class Downloader:
                 url, method, headers, data = await self._run_request_hooks(fetch)
             except Exception as exc:
                 logger.error("request hook failed for %s", url, exc_info=True)
-                self._fail(fetch, f"hook error: {type(exc).__name__}: {exc}", "hook", False)
+                self._fail(
+                    fetch, f"hook error: {type(exc).__name__}: {exc}", FailureKind.HOOK, False
+                )
                 return
         if fetch.cookie and not any(k.lower() == "cookie" for k in headers):
             headers = {**headers, "Cookie": fetch.cookie}
@@ -324,23 +329,25 @@ class Downloader:
                     body,
                 )
         except BodyError as exc:
-            self._fail(fetch, str(exc), "limit", retryable=False)
+            self._fail(fetch, str(exc), FailureKind.LIMIT, retryable=False)
             return
         except aiohttp.ConnectionTimeoutError:
-            self._fail(fetch, "connect timeout", "network", retryable=True)
+            self._fail(fetch, "connect timeout", FailureKind.NETWORK, retryable=True)
             return
         except aiohttp.SocketTimeoutError:
-            self._fail(fetch, "read timeout", "network", retryable=True)
+            self._fail(fetch, "read timeout", FailureKind.NETWORK, retryable=True)
             return
         except TimeoutError:
-            self._fail(fetch, "timeout", "network", retryable=True)
+            self._fail(fetch, "timeout", FailureKind.NETWORK, retryable=True)
             return
         except (aiohttp.ClientError, OSError) as exc:
             refused = netguard.private_error(exc)
             if refused is not None:
-                self._fail(fetch, refused, "refused", retryable=False)
+                self._fail(fetch, refused, FailureKind.REFUSED, retryable=False)
             else:
-                self._fail(fetch, f"{type(exc).__name__}: {exc}", "network", retryable=True)
+                self._fail(
+                    fetch, f"{type(exc).__name__}: {exc}", FailureKind.NETWORK, retryable=True
+                )
             return
         if key:
             assert self.cache is not None
@@ -358,7 +365,9 @@ class Downloader:
             try:
                 location = str(response.url.join(URL(response.headers["Location"].strip())))
             except ValueError as exc:
-                self._fail(fetch, f"bad redirect Location: {exc}", "redirect", False, status)
+                self._fail(
+                    fetch, f"bad redirect Location: {exc}", FailureKind.REDIRECT, False, status
+                )
                 return False
             cookies = response.headers.getall("Set-Cookie", ()) if self.settings.cookies else ()
             self.out.send(
@@ -371,7 +380,9 @@ class Downloader:
             return True
         # Also when out of retries: a 429/503 pauses its host for its Retry-After.
         wait = retry_after(response.headers.get("Retry-After")) if status in RETRY_STATUSES else 0.0
-        self.out.send(FetchFailed(fetch.lease, f"HTTP {status}", "http", retry, status, wait))
+        self.out.send(
+            FetchFailed(fetch.lease, f"HTTP {status}", FailureKind.HTTP, retry, status, wait)
+        )
         return False
 
     def _handles(self, meta: dict[str, Any], status: int) -> bool:
@@ -407,7 +418,9 @@ class Downloader:
         the event loop ends, together with the other pages fetched in the same turn."""
         link = self.parsers.get(fetch.parser)
         if link is None:
-            self._fail(fetch, f"parser {fetch.parser} has no address", "parser", retryable=True)
+            self._fail(
+                fetch, f"parser {fetch.parser} has no address", FailureKind.PARSER, retryable=True
+            )
             return
         message: Page | bytes = page
         try:
@@ -421,7 +434,12 @@ class Downloader:
                 message = frame[half:]
         except (OSError, ConnectionError) as exc:
             link.close()
-            self._fail(fetch, f"parser {fetch.parser} unreachable: {exc}", "parser", retryable=True)
+            self._fail(
+                fetch,
+                f"parser {fetch.parser} unreachable: {exc}",
+                FailureKind.PARSER,
+                retryable=True,
+            )
             return
         sender.send_page(fetch, message)
         if sender.backed_up:
@@ -432,7 +450,11 @@ class Downloader:
 
     def _unsent(self, fetches: list[Fetch], reason: str) -> None:
         for fetch in fetches:
-            self._fail(fetch, f"parser {fetch.parser} unreachable: {reason}", "parser", True)
+            self._fail(
+                fetch, f"parser {fetch.parser} unreachable: {reason}", FailureKind.PARSER, True
+            )
 
-    def _fail(self, fetch: Fetch, reason: str, kind: str, retryable: bool, status: int = 0) -> None:
+    def _fail(
+        self, fetch: Fetch, reason: str, kind: FailureKind, retryable: bool, status: int = 0
+    ) -> None:
         self.out.send(FetchFailed(fetch.lease, reason, kind, retryable, status))

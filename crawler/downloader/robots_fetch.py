@@ -27,14 +27,15 @@ from collections.abc import Callable, Sequence
 import aiohttp
 import yarl
 
-from crawler.downloader.body import BodyError, read_body
+from crawler.downloader.body import read_body
 from crawler.downloader.cache import HttpCache
 from crawler.downloader.netguard import private_error
-from crawler.scheduler.redirects import REDIRECT_STATUSES
+from crawler.errors import BodyError
 from crawler.scheduler.robots import DEFAULT_RETRY_BACKOFFS, MAX_ROBOTS_REDIRECTS
 from crawler.settings.schema import DownloaderSettings
 from crawler.urls.fingerprint import fingerprint
-from crawler.wire.messages import RobotsFetched
+from crawler.urls.statuses import REDIRECT_STATUSES
+from crawler.wire.messages import RobotsFetched, RobotsVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ async def fetch_robots(
 
     `public` asks for the session that may not connect to private addresses.
     """
-    outcome = RobotsFetched(key, "unreachable")
+    outcome = RobotsFetched(key, RobotsVerdict.UNREACHABLE)
     for backoff in (None, *backoffs):
         if backoff is not None:
             outcome.retries += 1
@@ -66,7 +67,7 @@ async def fetch_robots(
         1 + len(backoffs),
         key,
     )
-    outcome.verdict = "unreachable"
+    outcome.verdict = RobotsVerdict.UNREACHABLE
     return outcome
 
 
@@ -84,11 +85,11 @@ async def _attempt(
             got = await _get(session, url, settings, cache)
         except BodyError as error:
             logger.warning("robots.txt of %s: %s; not crawling %s", key, error, key)
-            outcome.verdict = "unreachable"
+            outcome.verdict = RobotsVerdict.UNREACHABLE
             return False
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             if private_error(error) is not None:
-                outcome.verdict = "missing"
+                outcome.verdict = RobotsVerdict.MISSING
                 return False
             logger.info("robots.txt of %s: %s", key, error.__class__.__name__)
             return True
@@ -96,16 +97,16 @@ async def _attempt(
             outcome.redirects += 1
             url = got
         elif isinstance(got, bytes):
-            outcome.verdict, outcome.body = "fetched", got
+            outcome.verdict, outcome.body = RobotsVerdict.FETCHED, got
             return False
         elif got is not None and (got == 429 or got >= 500):
             logger.info("robots.txt of %s: status %d", key, got)
             return True
         else:
-            outcome.verdict = "missing"
+            outcome.verdict = RobotsVerdict.MISSING
             return False
     logger.info("robots.txt of %s: more than %d redirects", key, MAX_ROBOTS_REDIRECTS)
-    outcome.verdict = "missing"
+    outcome.verdict = RobotsVerdict.MISSING
     return False
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from crawler.errors import JournalCorruptError, UsageError
+from crawler.journal.parts import INVALID_MARK
 from crawler.journal.records import Done, Failed, Record
-
-INVALID_MARK = b"\x00"  # starts the line of an item that failed the spider's item_schema
 
 
 def write_items(

@@ -22,13 +22,12 @@ import aiofiles
 import msgspec
 
 from crawler.api import hooks
-from crawler.api.hooks import Retry
 from crawler.api.request import Failure, Request, from_spec, to_spec
 from crawler.api.response import Response
 from crawler.api.spider import Spider
-from crawler.errors import PageError
+from crawler.errors import ExitCode, PageError, Retry
 from crawler.failpoints import enabled, failpoint
-from crawler.journal.export import INVALID_MARK
+from crawler.journal.parts import INVALID_MARK
 from crawler.urls.fingerprint import fingerprint
 from crawler.urls.scope import Scope
 from crawler.wire.channel import Channel, open_pipe
@@ -50,8 +49,6 @@ from crawler.wire.transport import listen, peer_is_us, remove_socket
 
 logger = logging.getLogger(__name__)
 
-EXIT_FATAL = 3  # the scheduler aborts the crawl (disk full)
-EXIT_BROKEN = 70  # the scheduler restarts the parser
 _INLINE_WRITE = 256 * 1024
 _TURN_PAGES = 16
 _TURN_SECONDS = 0.003
@@ -263,7 +260,7 @@ class Parser:
             # requeues this parser's pages and starts another.
             logger.critical("parser commit loop failed", exc_info=True)
             await self.out.drain()
-            os._exit(EXIT_BROKEN)
+            os._exit(ExitCode.BROKEN_WORKER)  # the scheduler restarts the parser
 
     async def _commit_forever(self, part: Any) -> None:
         last_sync = time.monotonic()
@@ -279,7 +276,7 @@ class Parser:
             except OSError as exc:
                 logger.critical("cannot write items to %s: %s", self.part_name, exc)
                 await self.out.drain()
-                os._exit(EXIT_FATAL)
+                os._exit(ExitCode.FATAL)  # the scheduler aborts the crawl (disk full)
             failpoint("parser.after_write")
             for chunk, done in batch:
                 done.start, done.end = self.offset, self.offset + len(chunk)

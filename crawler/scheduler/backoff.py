@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import random
 
-SLOW_DOWN_STATUSES = frozenset({429, 503})
-
 
 class HostBackoff:
     """Consecutive "slow down" answers per host, and how long each one pauses the host."""

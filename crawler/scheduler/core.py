@@ -24,14 +24,14 @@ from typing import Any
 from crawler.api import hooks
 from crawler.api.request import Request, max_retries, to_spec
 from crawler.api.spider import Spider, SpiderRef
-from crawler.errors import SpiderError
+from crawler.errors import TERMINAL_SIGNALS, ExitCode, SpiderError
 from crawler.failpoints import failpoint
-from crawler.frontier.local import Lease, LocalFrontier, host_key
+from crawler.frontier.local import Lease, LocalFrontier
 from crawler.frontier.seen import FingerprintSet
 from crawler.journal.records import Closed, Done, Failed, JournalWriter, Requeued, Seeded, Skipped
 from crawler.journal.runfolder import RunFolder
 from crawler.journal.stats import CrawlStats
-from crawler.scheduler.backoff import SLOW_DOWN_STATUSES, HostBackoff
+from crawler.scheduler.backoff import HostBackoff
 from crawler.scheduler.cookies import CookieJars
 from crawler.scheduler.pool import WorkerHandle, describe_exit, spawn, start_forkserver, stop
 from crawler.scheduler.redirects import redirect_request
@@ -40,10 +40,13 @@ from crawler.scheduler.robots_dispatch import RobotsDispatch
 from crawler.scheduler.throttle import AutoThrottle
 from crawler.settings.schema import Settings
 from crawler.urls.fingerprint import fingerprint
+from crawler.urls.hosts import host_key
 from crawler.urls.scope import Scope
+from crawler.urls.statuses import SLOW_DOWN_STATUSES
 from crawler.wire.counters import CURRENT, HEARTBEAT, allocate
 from crawler.wire.counters import Counters as CounterRow
 from crawler.wire.messages import (
+    FailureKind,
     Fetch,
     FetchBatch,
     Fetched,
@@ -61,15 +64,12 @@ from crawler.wire.messages import (
     RobotsFetched,
     Stop,
 )
-from crawler.wire.startup import DownloaderArgs, ParserArgs, run_downloader, run_parser
+from crawler.wire.startup import DownloaderArgs, ParserArgs, run_worker
 from crawler.wire.transport import make_socket_dir, socket_dir
 
 logger = logging.getLogger("crawler")
 
-EXIT_OK, EXIT_FATAL, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
-EXIT_WORKER_FATAL = 3
 _RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0)
-TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.state = "running"  # running | draining | stopping
-        self.exit_code = EXIT_OK
+        self.exit_code: int = ExitCode.OK
         self.drain_deadline = 0.0
         self.fatal: str | None = None
         self.background: set[asyncio.Task[Any]] = set()
@@ -230,7 +230,7 @@ class Scheduler:
         self.background.add(task)
 
     def _on_signal(self, signum: int) -> None:
-        code = EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+        code = ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
         if self.state == "running":
             self.state = "draining"
             self.exit_code = code
@@ -286,7 +286,7 @@ class Scheduler:
         """Stop on a fatal error; what was committed stays, the run can be resumed."""
         self.fatal = reason
         self.state = "stopping"
-        self._finish(EXIT_FATAL)
+        self._finish(ExitCode.FATAL)
 
     def _check_end(self) -> None:
         if self.done.is_set():
@@ -307,7 +307,7 @@ class Scheduler:
             self.stats.filtered[reason] += unfetched
         self.journal.append(Closed(reason, unfetched))
         self.journal.flush()
-        self._finish(EXIT_OK)
+        self._finish(ExitCode.OK)
 
     def _page_budget_spent(self) -> bool:
         limit = self.settings.limits.max_pages
@@ -514,7 +514,7 @@ class Scheduler:
             self._fingerprint,
         )
         if isinstance(target, str):
-            self._fail(request, target, "redirect", message.status)
+            self._fail(request, target, FailureKind.REDIRECT, message.status)
             return
         # The target keeps the depth its request was admitted at: max_depth never filters it.
         filtered = self.scope.check(target.url, target.depth, request.url, request.private)
@@ -533,10 +533,10 @@ class Scheduler:
         if lease is None:
             return
         request = lease.request
-        if self.throttle is not None and message.kind == "network":
+        if self.throttle is not None and message.kind == FailureKind.NETWORK:
             # No response (an HTTP failure was observed with its status already): an error.
             self.frontier.set_delay(lease.host, self.throttle.observe(lease.host, 0.0, 0))
-        if message.kind == "parser":
+        if message.kind == FailureKind.PARSER:
             self.frontier.push(request)
             return
         if message.status in SLOW_DOWN_STATUSES:
@@ -553,7 +553,7 @@ class Scheduler:
             return
         self._fail(request, message.reason, message.kind, message.status)
 
-    def _fail(self, request: RequestSpec, reason: str, kind: str, status: int) -> None:
+    def _fail(self, request: RequestSpec, reason: str, kind: FailureKind, status: int) -> None:
         """A fetch failed for good: record it, or first send it to its errback.
 
         The errback runs in a parser, like a callback: the request is queued again with
@@ -703,7 +703,7 @@ class Scheduler:
         if handle.role == "downloader":
             await spawn(
                 handle,
-                run_downloader,
+                run_worker,
                 self._downloader_args(handle),
                 FromDownloader,
                 self._on_downloader,
@@ -719,7 +719,7 @@ class Scheduler:
         else:
             await spawn(
                 handle,
-                run_parser,
+                run_worker,
                 self._parser_args(handle),
                 FromParser,
                 self._on_parser,
@@ -797,9 +797,9 @@ class Scheduler:
             f", {dead} dead" if dead else "",
         )
         self._write_status()
-        if process.exitcode == EXIT_WORKER_FATAL:
+        if process.exitcode == ExitCode.FATAL:
             self.fatal = f"{handle.name} stopped on a fatal error (see the log above)"
-            self._finish(EXIT_FATAL)
+            self._finish(ExitCode.FATAL)
             return
         if (
             sum(h.starts for h in self.downloaders + self.parsers)
@@ -807,7 +807,7 @@ class Scheduler:
             >= self.settings.limits.max_restarts
         ):
             self.fatal = f"workers died {self.stats.worker_deaths} times; restart cap reached"
-            self._finish(EXIT_FATAL)
+            self._finish(ExitCode.FATAL)
             return
         task = asyncio.create_task(self._restart(handle))
         self.background.add(task)

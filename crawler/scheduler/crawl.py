@@ -20,7 +20,14 @@ import msgspec
 
 from crawler.api import hooks
 from crawler.api.spider import Spider, SpiderRef, find
-from crawler.errors import CrawlerError, FatalCrawlError, SpiderError, UsageError
+from crawler.errors import (
+    TERMINAL_SIGNALS,
+    CrawlerError,
+    ExitCode,
+    FatalCrawlError,
+    SpiderError,
+    UsageError,
+)
 from crawler.journal import export, runfolder
 from crawler.journal import records as journal
 from crawler.journal.records import (
@@ -30,10 +37,6 @@ from crawler.journal.records import (
 from crawler.journal.replay import Replayed, replay
 from crawler.journal.stats import CrawlStats
 from crawler.scheduler.core import (
-    EXIT_FATAL,
-    EXIT_OK,
-    EXIT_SIGINT,
-    TERMINAL_SIGNALS,
     CrawlPlan,
     Scheduler,
     check_start_urls,
@@ -241,7 +244,7 @@ def run_crawl(request: CrawlRequest) -> int:
         ref, settings = prepare(request)
     except KeyboardInterrupt:
         print("interrupted before the crawl started; nothing was written", file=sys.stderr)
-        return EXIT_SIGINT
+        return ExitCode.SIGINT
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     output_root = (request.root / settings.output.root).resolve()
@@ -283,7 +286,7 @@ def _run_locked(
         request.log_level,
         state.cookies,
     )
-    code = EXIT_OK
+    code: int = ExitCode.OK
     fatal: str | None = None
     if not state.closed:
         scheduler_box: list[Scheduler] = []
@@ -300,7 +303,7 @@ def _run_locked(
             lost = _close_journal(writer)
         fatal = scheduler_box[0].fatal if scheduler_box else None
         if lost is not None:
-            code, fatal = EXIT_FATAL, fatal or lost
+            code, fatal = ExitCode.FATAL, fatal or lost
     else:
         _close_journal(writer)
     return _report(request, settings, run, stats, code, fatal, time.monotonic() - started)
@@ -336,7 +339,11 @@ def _report(
             run.path / "items.jsonl",
             run.path / "invalid_items.jsonl",
         )
-    state = "finished" if code == EXIT_OK else ("failed" if code == EXIT_FATAL else "interrupted")
+    state = (
+        "finished"
+        if code == ExitCode.OK
+        else ("failed" if code == ExitCode.FATAL else "interrupted")
+    )
     run.write_json("stats.json", stats.as_dict(state, duration))
     escape = settings.output.csv_escape_formulas
     if settings.output.format != "jsonl":
@@ -350,7 +357,7 @@ def _report(
     print(f"results: {run.path / 'items.jsonl'}", file=sys.stderr)
     if fatal:
         logger.error("%s", fatal)
-    if code != EXIT_OK:
+    if code != ExitCode.OK:
         again = " ".join(arg for arg in ["crawler", *sys.argv[1:]] if arg != "--fresh")
         print(f"state saved; to resume {run.path}, run: {again}", file=sys.stderr)
     return code

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from crawler.errors import TERMINAL_SIGNALS
 from crawler.wire.channel import Channel, open_pipe
 from crawler.wire.counters import Counters
 
@@ -33,7 +34,6 @@ CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload(
     ["crawler.downloader.process", "crawler.parser.process", "parsel", "selectolax.lexbor"]
 )
-_TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass
@@ -106,10 +106,10 @@ def stop_forkserver() -> None:
 
 def _deaf(start: Callable[[], object]) -> None:
     """Run `start` (which starts a process) with SIGINT and SIGTERM ignored, then restore."""
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINAL_SIGNALS)
-    old_handlers = {signum: signal.getsignal(signum) for signum in _TERMINAL_SIGNALS}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    old_handlers = {signum: signal.getsignal(signum) for signum in TERMINAL_SIGNALS}
     try:
-        for signum in _TERMINAL_SIGNALS:
+        for signum in TERMINAL_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         start()
     finally:

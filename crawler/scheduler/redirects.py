@@ -13,8 +13,6 @@ from crawler.api.request import check_url
 from crawler.urls.fingerprint import canonical_url
 from crawler.wire.messages import RequestSpec
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
 

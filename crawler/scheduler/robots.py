@@ -22,7 +22,7 @@ import yarl
 from protego import Protego
 
 from crawler.settings.schema import DownloaderSettings, user_agent
-from crawler.wire.messages import RobotsFetched
+from crawler.wire.messages import RobotsFetched, RobotsVerdict
 
 if TYPE_CHECKING:
     import aiohttp
@@ -184,10 +184,10 @@ class RobotsCache:
         stats = self._stats
         stats["retries"] += outcome.retries
         stats["redirects"] += outcome.redirects
-        if outcome.verdict == "fetched":
+        if outcome.verdict == RobotsVerdict.FETCHED:
             stats["fetched"] += 1
             return await self._parse(outcome.body)
-        if outcome.verdict == "missing":
+        if outcome.verdict == RobotsVerdict.MISSING:
             stats["missing"] += 1
             return True
         stats["unreachable"] += 1

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from crawler.scheduler.pool import WorkerHandle
-from crawler.wire.messages import FetchRobots, RobotsFetched
+from crawler.wire.messages import FetchRobots, RobotsFetched, RobotsVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RobotsDispatch:
                     errand.deaths,
                     key,
                 )
-                errand.future.set_result(RobotsFetched(key, "unreachable"))
+                errand.future.set_result(RobotsFetched(key, RobotsVerdict.UNREACHABLE))
             else:
                 self._send(key, errand)
 

@@ -19,6 +19,8 @@ from typing import Any, cast
 
 import msgspec
 
+from crawler.errors import FrameTooLarge
+
 _HEADER = struct.Struct("!i")
 MAX_CONTROL_FRAME = 64 * 1024 * 1024
 _READ_SIZE = 256 * 1024  # the receive buffer, and the room offered to each read
@@ -26,10 +28,6 @@ _MIN_READ = 64 * 1024  # less room than this at the end of the buffer: move or g
 _JOIN_LIMIT = 64 * 1024  # a turn's frames up to this size are joined into one buffer
 
 _encoder = msgspec.msgpack.Encoder()
-
-
-class FrameTooLarge(Exception):
-    """A peer announced a frame larger than the channel allows."""
 
 
 def encode(message: Any) -> bytes:

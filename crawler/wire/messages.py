@@ -12,16 +12,37 @@ Each channel has one union type.  Frames are msgpack, never pickles.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import msgspec
+
+
+class FailureKind(enum.StrEnum):
+    """Why a fetch failed: `Failure.kind` for errbacks, and the `kind` of `FetchFailed`."""
+
+    HTTP = "http"  # an error status (`status` says which)
+    NETWORK = "network"  # no response: refused, reset, timed out
+    LIMIT = "limit"  # a body over a size limit, or undecodable
+    REFUSED = "refused"  # a private address the crawl may not reach
+    REDIRECT = "redirect"  # a loop, too many redirects, a bad Location, an unfetchable target
+    HOOK = "hook"  # a request hook raised
+    PARSER = "parser"  # the page could not reach its parser: requeued, never a Failure
+
+
+class RobotsVerdict(enum.StrEnum):
+    """What a robots.txt fetch found out about its origin."""
+
+    FETCHED = "fetched"  # rules came with the body
+    MISSING = "missing"  # no rules: everything is allowed
+    UNREACHABLE = "unreachable"  # everything on the origin is disallowed for this crawl
 
 
 class FetchFailure(msgspec.Struct, array_like=True):
     """Why a request finally failed, carried to the parser that runs its errback."""
 
     reason: str  # e.g. "HTTP 404", "connect timeout"
-    kind: str  # "http", "network", "limit", "refused" or "redirect"
+    kind: FailureKind
     status: int = 0  # the HTTP status; 0 when there was no response
 
 
@@ -82,7 +103,7 @@ class RobotsFetched(msgspec.Struct, tag=True, array_like=True):
     (everything allowed) or "unreachable" (everything disallowed)."""
 
     key: str
-    verdict: str
+    verdict: RobotsVerdict
     body: bytes = b""
     retries: int = 0  # attempts repeated after a 429, 5xx or network error
     redirects: int = 0  # redirects followed
@@ -95,13 +116,13 @@ class Stop(msgspec.Struct, tag=True, array_like=True):
 class FetchFailed(msgspec.Struct, tag=True, array_like=True):
     """The fetch of `lease` failed; the scheduler decides about a retry.
 
-    `kind` is "network" or "http" (retried up to downloader.retries when `retryable`),
-    "limit" (final), or "parser" (the page could not reach its parser: requeued, not counted).
+    Retried up to downloader.retries when `retryable`; a `FailureKind.PARSER` failure is
+    requeued and not counted.
     """
 
     lease: int
     reason: str
-    kind: str
+    kind: FailureKind
     retryable: bool
     status: int = 0
     retry_after: float = 0.0  # seconds the server asked us to wait (Retry-After), or 0

@@ -7,9 +7,10 @@ parsel, lxml): those load once, in the fork server, and every worker inherits th
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, ClassVar
 
 from crawler.api.spider import SpiderRef
 from crawler.settings.schema import Settings
@@ -19,6 +20,7 @@ from crawler.settings.schema import Settings
 class WorkerArgs:
     """What every worker receives at spawn."""
 
+    ENTRY: ClassVar[str] = ""  # "module:function" that runs the role in the new process
     index: int  # among the workers of its role
     slot: int  # its row in the shared counters
     settings: Settings
@@ -32,6 +34,7 @@ class WorkerArgs:
 class DownloaderArgs(WorkerArgs):
     """What a downloader receives at spawn."""
 
+    ENTRY: ClassVar[str] = "crawler.downloader.process:run"
     spider: SpiderRef | None  # given only when the spider has request hooks to run here
 
 
@@ -39,6 +42,7 @@ class DownloaderArgs(WorkerArgs):
 class ParserArgs(WorkerArgs):
     """What a parser receives at spawn."""
 
+    ENTRY: ClassVar[str] = "crawler.parser.process:run"
     spider: SpiderRef
     spider_args: dict[str, str]
     transport: str
@@ -47,15 +51,12 @@ class ParserArgs(WorkerArgs):
     parts_dir: str
 
 
-def run_downloader(args: DownloaderArgs) -> None:
-    """Process target of a downloader."""
-    from crawler.downloader import process as downloader
+def run_worker(args: WorkerArgs) -> None:
+    """Process target of every worker: runs its role's `ENTRY` ("module:function").
 
-    downloader.run(args)
-
-
-def run_parser(args: ParserArgs) -> None:
-    """Process target of a parser."""
-    from crawler.parser import process as parser
-
-    parser.run(args)
+    The role is named by a string, so the scheduler, which starts workers, never imports
+    the role packages; the fork server has already imported them (see
+    `crawler.scheduler.pool`), so this import is a lookup.
+    """
+    module, _, function = args.ENTRY.partition(":")
+    getattr(importlib.import_module(module), function)(args)
