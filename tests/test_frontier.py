@@ -382,3 +382,34 @@ def test_spilled_requests_keep_every_field(tmp_path: Path) -> None:
     assert spill.count == 0
     expected = sorted(requests, key=lambda r: -r.priority)  # stable: arrival order kept
     assert back == expected
+
+
+# ---- the lease table -------------------------------------------------------------------
+
+
+def test_in_flight_counts_are_read_from_the_lease_table() -> None:
+    frontier = LocalFrontier(per_host=10)
+    frontier.admit([spec(f"http://a.test/{i}") for i in range(4)])
+    first = frontier.lease(0, 1)
+    second = frontier.lease(0, 0)
+    third = frontier.lease(1, 1)
+    assert first and second and third
+    assert frontier.in_flight() == 3
+    assert (frontier.in_flight(downloader=0), frontier.in_flight(downloader=1)) == (2, 1)
+    assert (frontier.in_flight(parser=0), frontier.in_flight(parser=1)) == (1, 2)
+    assert frontier.end(first.id) is first
+    assert frontier.end(first.id) is None  # not current any more: fencing
+    assert frontier.current(first.id) is None and frontier.current(second.id) is second
+    assert (frontier.in_flight(downloader=0), frontier.in_flight(parser=1)) == (1, 1)
+    for lease in frontier.held_by(downloader=0):
+        frontier.end(lease.id)
+    assert frontier.in_flight(downloader=0) == 0 and frontier.in_flight() == 1
+
+
+def test_the_local_frontier_implements_the_frontier_interface() -> None:
+    from crawler.frontier.interface import Frontier
+
+    members = [name for name in vars(Frontier) if not name.startswith("_")]
+    members += list(Frontier.__annotations__)
+    missing = [name for name in members if not hasattr(LocalFrontier(per_host=1), name)]
+    assert not missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from crawler.scheduler.pool import WorkerHandle
+from crawler.scheduler.processes import WorkerHandle
 from crawler.scheduler.robots_dispatch import RobotsDispatch
 from crawler.wire.messages import FetchRobots, RobotsFetched
 

@@ -17,7 +17,7 @@ def test_the_scheduler_imports_no_http_client_and_no_html_parser() -> None:
     # What the scheduler process imports: the command line, the crawl, and a spider module
     # that uses the public names (Response included, as type hints usually need).
     code = (
-        "import sys, crawler.cli.main, crawler.scheduler.crawl, crawler.scheduler.core\n"
+        "import sys, crawler.cli.main, crawler.scheduler.crawl, crawler.scheduler.lifecycle\n"
         "from crawler import Request, Response, Spider\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

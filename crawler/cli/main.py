@@ -191,8 +191,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{name}\t{ref.module}.{ref.qualname}")
         return 0
     # Start the fork server of the workers now: it imports the framework while this
-    # process imports it too and sets up the crawl (crawler/scheduler/pool.py).
-    from crawler.scheduler.pool import start_forkserver, stop_forkserver
+    # process imports it too and sets up the crawl (crawler/scheduler/processes.py).
+    from crawler.scheduler.processes import start_forkserver, stop_forkserver
 
     start_forkserver()
     try:

@@ -12,9 +12,9 @@ import heapq
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.frontier.interface import Lease
 from crawler.frontier.seen import FingerprintSet
 from crawler.frontier.spill import Spill
 from crawler.urls.fingerprint import fingerprint
@@ -22,18 +22,6 @@ from crawler.urls.hosts import host_key
 from crawler.wire.messages import RequestSpec
 
 _Entry = tuple[int, int, RequestSpec]  # (-priority, arrival, request): heap order
-
-
-@dataclass
-class Lease:
-    """Who holds a request: the downloader fetching it and the parser that will get it."""
-
-    id: int
-    request: RequestSpec
-    host: str
-    downloader: int
-    parser: int
-    since: float = field(default_factory=time.monotonic)
 
 
 class LocalFrontier:
@@ -66,7 +54,10 @@ class LocalFrontier:
         self.delay = delay
         self.seen = FingerprintSet()
         self.next_id = 1
-        self.leases: dict[int, Lease] = {}
+        self.leases: dict[int, Lease] = {}  # the lease table: who holds what
+        # Indexes of the lease table, kept with it: leases per downloader and per parser.
+        self._by_downloader: dict[int, int] = {}
+        self._by_parser: dict[int, int] = {}
         self.gate: Callable[[RequestSpec], bool] | None = None  # False: hold its host
         self.memory_limit = memory_limit
         self.spill = Spill(spill_dir) if memory_limit and spill_dir is not None else None
@@ -197,6 +188,8 @@ class LocalFrontier:
             lease = Lease(self._next_lease, request, host, downloader, parser)
             self._next_lease += 1
             self.leases[lease.id] = lease
+            self._by_downloader[downloader] = self._by_downloader.get(downloader, 0) + 1
+            self._by_parser[parser] = self._by_parser.get(parser, 0) + 1
             return lease
         return None
 
@@ -255,6 +248,8 @@ class LocalFrontier:
         lease = self.leases.pop(lease_id, None)
         if lease is None:
             return None
+        self._by_downloader[lease.downloader] -= 1
+        self._by_parser[lease.parser] -= 1
         remaining = self._host_active[lease.host] - 1
         self._unpark(lease.host, 1)
         if remaining:
@@ -262,6 +257,16 @@ class LocalFrontier:
         else:
             del self._host_active[lease.host]
         return lease
+
+    def current(self, lease_id: int) -> Lease | None:
+        """The lease, if it is still current."""
+        return self.leases.get(lease_id)
+
+    def in_flight(self, downloader: int | None = None, parser: int | None = None) -> int:
+        """How many leases a downloader holds, or are destined to a parser."""
+        if downloader is not None:
+            return self._by_downloader.get(downloader, 0)
+        return self._by_parser.get(parser, 0) if parser is not None else len(self.leases)
 
     def held_by(self, downloader: int | None = None, parser: int | None = None) -> list[Lease]:
         """Leases held by a downloader or destined to a parser."""

@@ -36,11 +36,9 @@ from crawler.journal.records import (
 )
 from crawler.journal.replay import Replayed, replay
 from crawler.journal.stats import CrawlStats
-from crawler.scheduler.core import (
-    CrawlPlan,
-    Scheduler,
-    check_start_urls,
-)
+from crawler.scheduler.context import CrawlPlan
+from crawler.scheduler.lifecycle import Scheduler
+from crawler.scheduler.starts import check_start_urls
 from crawler.settings import schema as settings_module
 from crawler.settings.schema import Settings
 from crawler.urls.scope import Scope

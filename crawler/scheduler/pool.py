@@ -1,195 +1,279 @@
-"""Spawning, watching and stopping worker processes; used by the scheduler.
-
-Workers are forked from a fork server (`multiprocessing`'s "forkserver" start method), a
-clean single-threaded process that imports the downloader and parser modules once.  A new
-worker then starts in milliseconds instead of importing aiohttp, lxml and the framework
-for 0.25 s of CPU, which on 2x2 halves the fixed cost of a crawl (see benchmarks/README.md).
-Nothing of the scheduler's state reaches a worker but its pickled start-up arguments, as
-with "spawn".  The server exits when the scheduler does; workers die with the server.
-"""
+"""The worker pool: starts the downloaders and parsers, routes their messages, and
+restarts a worker that dies, revoking the leases it held."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import enum
 import logging
-import multiprocessing
 import os
-import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
+import secrets
+import time
 from typing import Any
 
-from crawler.errors import TERMINAL_SIGNALS
-from crawler.wire.channel import Channel, open_pipe
-from crawler.wire.counters import Counters
-
-logger = logging.getLogger(__name__)
-
-CONTEXT = multiprocessing.get_context("forkserver")
-# What every worker needs, imported once by the fork server.  The selector libraries are
-# imported on first use by `Response` (the scheduler never needs them), so they are named
-# here; a missing optional one (selectolax) is skipped by the server.
-CONTEXT.set_forkserver_preload(
-    ["crawler.downloader.process", "crawler.parser.process", "parsel", "selectolax.lexbor"]
+from crawler.api import hooks
+from crawler.errors import ExitCode
+from crawler.scheduler.context import CrawlContext, CrawlState
+from crawler.scheduler.outcomes import Outcomes
+from crawler.scheduler.processes import WorkerHandle, describe_exit, spawn, start_forkserver
+from crawler.wire.counters import CURRENT, HEARTBEAT, allocate
+from crawler.wire.counters import Counters as CounterRow
+from crawler.wire.messages import (
+    Fetched,
+    FetchFailed,
+    FromDownloader,
+    FromParser,
+    LogLine,
+    PageDone,
+    PageFailed,
+    ParserAddress,
+    ParserReady,
+    Redirected,
+    RobotsFetched,
 )
+from crawler.wire.startup import DownloaderArgs, ParserArgs, Role, run_worker
+from crawler.wire.transport import socket_dir
+
+logger = logging.getLogger("crawler")
+
+_RESTART_BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0)
 
 
-@dataclass
-class WorkerHandle:
-    """One worker slot: its current process, channel and bookkeeping."""
+class WorkerState(enum.StrEnum):
+    """A worker as status.json shows it."""
 
-    role: str  # "downloader" or "parser"
-    index: int
-    slot: int
-    counters: Counters
-    process: BaseProcess | None = None
-    sender: Channel | None = None
-    ready: bool = False
-    starts: int = 0
-    busy: set[int] = field(default_factory=set)
-    path: str = ""
-    port: int = 0
-    stopping: bool = False
+    ALIVE = "alive"
+    DEAD = "dead"
+
+
+class WorkerPool:
+    """The crawl's worker processes and their channels."""
+
+    def __init__(self, ctx: CrawlContext, outcomes: Outcomes) -> None:
+        self.ctx = ctx
+        self.outcomes = outcomes
+        settings = ctx.settings
+        downloaders, parsers = settings.downloader_count(), settings.parser_count()
+        self.counters_block = allocate(downloaders + parsers)
+        self.downloaders = self._handles(Role.DOWNLOADER, downloaders, 0)
+        self.parsers = self._handles(Role.PARSER, parsers, downloaders)
+        self.has_request_hooks = bool(hooks.overrides(type(ctx.spider).hooks, "request"))
+        self.token = secrets.token_bytes(16)
+        self.sockets = socket_dir(ctx.run.path)
+
+    def _handles(self, role: Role, count: int, first_slot: int) -> list[WorkerHandle]:
+        return [
+            WorkerHandle(role, i, first_slot + i, CounterRow(self.counters_block, first_slot + i))
+            for i in range(count)
+        ]
 
     @property
-    def name(self) -> str:
-        return f"{self.role}-{self.index}"
+    def workers(self) -> list[WorkerHandle]:
+        return self.parsers + self.downloaders
 
-    def __repr__(self) -> str:
-        pid = self.process.pid if self.process else None
-        return f"<{self.name} pid={pid} ready={self.ready} busy={len(self.busy)}>"
+    async def start(self) -> None:
+        """Start every parser, then every downloader (which needs the parsers' addresses)."""
+        for handle in self.workers:
+            await self.spawn(handle)
 
-    def is_alive(self) -> bool:
-        return self.process is not None and self.process.is_alive()
+    # ---- messages ----------------------------------------------------------------------
 
+    def on_downloader(self, handle: WorkerHandle, message: Any) -> None:
+        match message:
+            case FetchFailed():
+                self.outcomes.fetch_failed(message)
+            case Redirected():
+                self.outcomes.redirected(message)
+            case Fetched():
+                self.outcomes.fetched(message)
+            case RobotsFetched():
+                if self.ctx.robots_dispatch is not None:
+                    self.ctx.robots_dispatch.answered(handle, message)
+            case LogLine():
+                _relay(handle, message)
+        self.ctx.kick()
 
-def start_deaf(process: BaseProcess) -> None:
-    """Start `process` with SIGINT and SIGTERM ignored from its first instruction.
+    def on_parser(self, handle: WorkerHandle, message: Any) -> None:
+        match message:
+            case PageDone():
+                self.outcomes.page_done(handle.index, handle.name, message)
+            case PageFailed():
+                self.outcomes.page_failed(handle.index, handle.name, message)
+            case ParserReady(path=path, port=port):
+                handle.ready, handle.path, handle.port = True, path, port
+                for d in self.downloaders:
+                    if d.sender is not None:
+                        d.sender.send(self._address(handle))
+            case LogLine():
+                _relay(handle, message)
+        self.ctx.kick()
 
-    The child must not see a terminal's Ctrl-C while Python starts up, before it sets its
-    own dispositions: "ignore" survives exec and fork, a blocked mask does not (spawn
-    resets it).  The fork server is started deaf too, so its children begin deaf.
-    Meanwhile this process blocks and ignores them too; its handlers come back after.
-    """
-    _deaf(process.start)
+    def _address(self, handle: WorkerHandle) -> ParserAddress:
+        return ParserAddress(handle.index, handle.path, handle.port, self.token)
 
+    # ---- processes ---------------------------------------------------------------------
 
-def start_forkserver() -> int:
-    """Start the fork server if it is not running (deaf, as workers are); return its pid.
+    async def spawn(self, handle: WorkerHandle) -> None:
+        """Start `handle`'s process and wire its channel."""
+        if handle.role == Role.DOWNLOADER:
+            await spawn(
+                handle,
+                run_worker,
+                self._downloader_args(handle),
+                FromDownloader,
+                self.on_downloader,
+                self._on_exit,
+            )
+            assert handle.sender is not None
+            for p in self.parsers:
+                if p.ready:
+                    handle.sender.send(self._address(p))
+            handle.ready = True
+            if self.ctx.robots_dispatch is not None:
+                self.ctx.robots_dispatch.downloader_ready()
+        else:
+            await spawn(
+                handle,
+                run_worker,
+                self._parser_args(handle),
+                FromParser,
+                self.on_parser,
+                self._on_exit,
+            )
+        self.write_status()
+        self.ctx.kick()
 
-    Called early by the command line, so that the server imports the framework while
-    this process sets up the crawl.  Its pid is the workers' parent pid.
-    """
-    from multiprocessing import forkserver
+    def _downloader_args(self, handle: WorkerHandle) -> Any:
+        plan = self.ctx.plan
 
-    _deaf(forkserver.ensure_running)
-    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # no public accessor
-    return pid if isinstance(pid, int) else os.getpid()
+        def make(conn: Any) -> DownloaderArgs:
+            return DownloaderArgs(
+                handle.index,
+                handle.slot,
+                plan.settings,
+                conn,
+                self.counters_block,
+                start_forkserver(),  # the parent of the new worker
+                plan.log_level,
+                plan.spider if self.has_request_hooks else None,
+            )
 
+        return make
 
-def stop_forkserver() -> None:
-    """Stop the fork server and reap it; call once every worker has been joined.
+    def _parser_args(self, handle: WorkerHandle) -> Any:
+        plan = self.ctx.plan
 
-    The server reaps the workers, so their CPU time is counted in the server's children,
-    and reaches this process's (`time`, `getrusage`, the benchmark) only when the server is
-    reaped here.  A worker still running when this is called dies with the server.
-    """
-    from multiprocessing import forkserver
+        def make(conn: Any) -> ParserArgs:
+            return ParserArgs(
+                handle.index,
+                handle.slot,
+                plan.settings,
+                conn,
+                self.counters_block,
+                start_forkserver(),  # the parent of the new worker
+                plan.log_level,
+                plan.spider,
+                plan.spider_args,
+                plan.settings.transport(),
+                str(self.sockets / f"p{handle.index}.sock"),
+                self.token,
+                str(plan.run.parts),
+            )
 
-    stop = getattr(forkserver._forkserver, "_stop", None)  # private: CPython's tests use it
-    if stop is not None:
-        with contextlib.suppress(OSError):
-            stop()
+        return make
 
-
-def _deaf(start: Callable[[], object]) -> None:
-    """Run `start` (which starts a process) with SIGINT and SIGTERM ignored, then restore."""
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
-    old_handlers = {signum: signal.getsignal(signum) for signum in TERMINAL_SIGNALS}
-    try:
-        for signum in TERMINAL_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-        start()
-    finally:
-        for signum, handler in old_handlers.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
-
-async def spawn(
-    handle: WorkerHandle,
-    target: Callable[[Any], None],
-    make_args: Callable[[Any], Any],
-    receiver_kind: Any,
-    on_message: Callable[[WorkerHandle, Any], None],
-    on_exit: Callable[[WorkerHandle], None],
-) -> None:
-    """Start a process for `handle`, wire its Pipe, and watch for its death."""
-    parent_end, child_end = CONTEXT.Pipe(duplex=True)
-    handle.counters.reset()
-    process = CONTEXT.Process(target=target, args=(make_args(child_end),), name=handle.name)
-    start_deaf(process)
-    child_end.close()
-    handle.process, handle.ready, handle.busy = process, False, set()
-    handle.starts += 1
-
-    def deliver(message: Any) -> None:
-        if handle.process is process:  # not from a replaced process
-            on_message(handle, message)
-
-    def closed(error: BaseException | None) -> None:
-        if handle.process is process and process.is_alive() and not handle.stopping:
-            # The channel broke while the process lives on: treat it as dead.
-            logger.warning("%s broke its channel (%s); killing it", handle.name, error)
-            process.kill()
-
-    handle.sender = await open_pipe(parent_end, receiver_kind, deliver, closed)
-    loop = asyncio.get_running_loop()
-    loop.add_reader(process.sentinel, _exited, loop, handle, process, on_exit)
-
-
-def _exited(
-    loop: asyncio.AbstractEventLoop,
-    handle: WorkerHandle,
-    process: BaseProcess,
-    on_exit: Callable[[WorkerHandle], None],
-) -> None:
-    loop.remove_reader(process.sentinel)
-    process.join(1.0)  # reap (the sentinel closes a moment before the exit status exists)
-    if handle.process is process:
-        on_exit(handle)
-
-
-def describe_exit(process: BaseProcess) -> str:
-    """'exit code N' or the signal's name."""
-    code = process.exitcode
-    if code is not None and code < 0:
-        try:
-            return signal.Signals(-code).name
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
-
-
-async def stop(handles: list[WorkerHandle], stop_message: Any, timeout: float) -> None:
-    """Ask every worker to stop, wait up to `timeout`, then kill the stragglers."""
-    for handle in handles:
-        handle.stopping = True
-        if handle.sender is not None and not handle.sender.is_closing():
-            handle.sender.send(stop_message)
-    deadline = asyncio.get_running_loop().time() + timeout
-    for handle in handles:
+    def _on_exit(self, handle: WorkerHandle) -> None:
+        """A worker died: revoke its leases, requeue or bury them, restart it."""
+        ctx = self.ctx
+        if ctx.state == CrawlState.STOPPING or handle.process is None:
+            return
         process = handle.process
-        while process is not None and process.is_alive():
-            if asyncio.get_running_loop().time() > deadline:
-                logger.warning("%s did not stop in %.0fs; killing it", handle.name, timeout)
-                process.kill()
-                break
-            await asyncio.sleep(0.02)
-    for handle in handles:
-        if handle.process is not None:
-            handle.process.join(1.0)
-        if handle.sender is not None:
-            handle.sender.close()
+        how = describe_exit(process)
+        current = int(handle.counters.get(CURRENT)) if handle.role == Role.PARSER else 0
+        handle.ready = False
+        ctx.stats.worker_deaths += 1
+        if handle.role == Role.PARSER:
+            revoked = ctx.frontier.held_by(parser=handle.index)
+        else:
+            revoked = ctx.frontier.held_by(downloader=handle.index)
+            if ctx.robots_dispatch is not None:
+                ctx.robots_dispatch.downloader_lost(handle)
+        dead = sum(
+            not self.outcomes.revoke(
+                lease, blamed=handle.role == Role.DOWNLOADER or lease.id == current, how=how
+            )
+            for lease in revoked
+        )
+        logger.warning(
+            "%s died (%s); requeued %d requests%s",
+            handle.name,
+            how,
+            len(revoked) - dead,
+            f", {dead} dead" if dead else "",
+        )
+        self.write_status()
+        if process.exitcode == ExitCode.FATAL:
+            ctx.fail(f"{handle.name} stopped on a fatal error (see the log above)")
+            return
+        restarts = sum(h.starts for h in self.workers) - len(self.workers)
+        if restarts >= ctx.settings.limits.max_restarts:
+            ctx.fail(f"workers died {ctx.stats.worker_deaths} times; restart cap reached")
+            return
+        task = asyncio.create_task(self._restart(handle))
+        ctx.background.add(task)
+        task.add_done_callback(ctx.background.discard)
+        ctx.kick()
+
+    async def _restart(self, handle: WorkerHandle) -> None:
+        await asyncio.sleep(_RESTART_BACKOFF[min(handle.starts, len(_RESTART_BACKOFF) - 1)])
+        if self.ctx.state != CrawlState.STOPPING and not self.ctx.done.is_set():
+            await self.spawn(handle)
+
+    # ---- health ------------------------------------------------------------------------
+
+    def watch_health(self) -> None:
+        """Kill workers whose event loop stopped turning (no heartbeat); reclaim lost leases."""
+        now = time.monotonic()
+        self._reclaim_expired(now)
+        limit = self.ctx.settings.limits.hang_timeout
+        for handle in self.workers:
+            beat = handle.counters.get(HEARTBEAT)
+            if handle.is_alive() and beat and now - beat > limit:
+                assert handle.process is not None
+                logger.warning(
+                    "%s is hung (no heartbeat for %.0fs); killing it", handle.name, now - beat
+                )
+                handle.process.kill()
+        self.ctx.kick()
+
+    def _reclaim_expired(self, now: float) -> None:
+        """Revoke leases that made no progress for too long; fencing refuses late acks."""
+        settings = self.ctx.settings
+        limit = settings.limits.lease_timeout + settings.downloader.timeout
+        for lease in self.ctx.frontier.expired(now, limit):
+            logger.warning(
+                "lease of %s at %s expired; requeued",
+                lease.request.url,
+                f"downloader-{lease.downloader} / parser-{lease.parser}",
+            )
+            self.outcomes.revoke(lease, blamed=True, how="lease expired")
+
+    def write_status(self) -> None:
+        """status.json: the scheduler's pid and each worker's pid, state and starts."""
+        workers = [
+            {
+                "role": str(h.role),
+                "index": h.index,
+                "pid": h.process.pid if h.process else None,
+                "state": WorkerState.ALIVE if h.is_alive() else WorkerState.DEAD,
+                "starts": h.starts,
+            }
+            for h in self.downloaders + self.parsers
+        ]
+        self.ctx.run.write_json(
+            "status.json", {"scheduler": os.getpid(), "workers": workers}, in_job=True
+        )
+
+
+def _relay(handle: WorkerHandle, line: LogLine) -> None:
+    logging.getLogger(line.logger).log(line.level, "[%s] %s", handle.name, line.text)

@@ -13,7 +13,7 @@ import itertools
 import logging
 from dataclasses import dataclass
 
-from crawler.scheduler.pool import WorkerHandle
+from crawler.scheduler.processes import WorkerHandle
 from crawler.wire.messages import FetchRobots, RobotsFetched, RobotsVerdict
 
 logger = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ parsel, lxml): those load once, in the fork server, and every worker inherits th
 
 from __future__ import annotations
 
+import enum
 import importlib
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -14,6 +15,13 @@ from typing import Any, ClassVar
 
 from crawler.api.spider import SpiderRef
 from crawler.settings.schema import Settings
+
+
+class Role(enum.StrEnum):
+    """The two kinds of worker process (the scheduler is the main process)."""
+
+    DOWNLOADER = "downloader"
+    PARSER = "parser"
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def run_worker(args: WorkerArgs) -> None:
 
     The role is named by a string, so the scheduler, which starts workers, never imports
     the role packages; the fork server has already imported them (see
-    `crawler.scheduler.pool`), so this import is a lookup.
+    `crawler.scheduler.processes`), so this import is a lookup.
     """
     module, _, function = args.ENTRY.partition(":")
     getattr(importlib.import_module(module), function)(args)
