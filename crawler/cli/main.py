@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from crawler import __version__
+from crawler import settings as settings_module
 from crawler.api.spider import discover, parse_spider_args
 from crawler.errors import CrawlerError, UsageError
-from crawler.settings import schema as settings_module
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
