@@ -1,4 +1,4 @@
-"""settings.py: loading settings.toml, -s overrides and custom_settings, and every error."""
+"""crawler.settings: loading settings.toml, -s overrides and custom_settings, and every error."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from crawler import settings as settings_module
 from crawler.errors import SettingsError, UsageError
-from crawler.settings import schema as settings_module
-from crawler.settings.schema import (
+from crawler.settings import (
     DownloaderSettings,
     LimitSettings,
     ProcessSettings,

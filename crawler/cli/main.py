@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crawler import settings as settings_module
 from crawler.api.spider import discover, parse_spider_args
 from crawler.errors import TERMINAL_SIGNALS, CrawlerError, UsageError
-from crawler.settings import schema as settings_module
 from crawler.version import __version__
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawler import settings as settings_module
 from crawler.api.request import Request
 from crawler.api.response import Response
 from crawler.cli.parse import fetch_page
 from crawler.errors import UsageError
 from crawler.scheduler.crawl import load_spider
-from crawler.settings import schema as settings_module
 
 BANNER = """crawler shell: {status} {url} ({size:,} bytes)
   response            the page: response.css("h1::text").get(), response.xpath(...), .text

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from crawler import settings as settings_module
 from crawler.api import hooks
 from crawler.api.spider import Spider, SpiderRef, find
 from crawler.errors import (
@@ -39,7 +40,6 @@ from crawler.journal.stats import CrawlStats
 from crawler.scheduler.context import CrawlPlan
 from crawler.scheduler.lifecycle import Scheduler
 from crawler.scheduler.starts import check_start_urls
-from crawler.settings import schema as settings_module
 from crawler.settings.schema import Settings
 from crawler.urls.scope import Scope
 from crawler.wire.runtime import run_loop
@@ -136,39 +136,20 @@ def _with_spider_attributes(settings: Settings, cls: type[Spider]) -> Settings:
     return dataclasses.replace(settings, downloader=downloader)
 
 
-_OPERATIONAL = (
-    "concurrency",
-    "per_host",
-    "delay",
-    "timeout",
-    "connect_timeout",
-    "read_timeout",
-    "retry_backoff",
-    "max_retry_after",
-    "proxy",
-    "resolve",
-    "verify_tls",
-)
-
-
 def config_digest(ref: SpiderRef, settings: Settings, args: dict[str, str]) -> str:
     """What a resumed run must share with its start: what decides what is crawled.
 
-    Process counts, timeouts, windows, output formats and the like may change on resume.
+    The spider arguments and the settings declared `resumable=False` in the schema
+    (crawler/settings/schema.py); process counts, timeouts, windows, output formats and
+    the like may change on resume.
     """
-    data = settings_module.as_dict(settings)
-    limits = {
-        key: data["limits"][key] for key in ("max_pages", "max_depth", "max_crash_deliveries")
-    }
-    # strip_params changes fingerprints: a resume must use the same list.
-    scope = {
-        "downloader": data["downloader"],
-        "limits": limits,
-        "strip_params": data["scope"]["strip_params"],
-    }
-    for operational in _OPERATIONAL:
-        scope["downloader"].pop(operational)
-    return json.dumps({"spider": ref.name, "args": args, "settings": scope}, sort_keys=True)
+    fixed = settings_module.fixed_on_resume(settings)
+    # Digests hold scope's keys (strip_params) beside the sections, as they always have:
+    # a run started before the rule moved into the schema still resumes.
+    scope = fixed.pop("scope", {})
+    return json.dumps(
+        {"spider": ref.name, "args": args, "settings": {**fixed, **scope}}, sort_keys=True
+    )
 
 
 def open_journal(

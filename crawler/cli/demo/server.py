@@ -9,11 +9,11 @@ import time
 
 from aiohttp import web
 
+from crawler import settings as settings_module
 from crawler.cli.demo.site import Catalogue
 from crawler.errors import UsageError
 from crawler.scheduler.crawl import CrawlRequest, main_guarded
 from crawler.scheduler.processes import CONTEXT, start_deaf
-from crawler.settings import schema as settings_module
 
 logger = logging.getLogger(__name__)
 
