@@ -109,6 +109,35 @@ def test_a_worker_killed_at_any_point_loses_nothing(
     assert "Traceback" not in result.stderr
 
 
+def test_a_crashed_downloader_task_ends_its_process_and_loses_nothing(
+    demo: Project, site: str, tmp_path: Path
+) -> None:
+    # The 5th fetch task of a downloader raises outside the per-request error handling:
+    # the downloader exits, logged, with 70; the scheduler requeues its leases and
+    # restarts it, and every item is written once.
+    result = crawl(demo, site, failpoints(tmp_path, "downloader.task:5=raise"))
+    assert result.returncode == 0, result.stderr
+    assert keys(demo.items("demo")) == expected(site)
+    assert demo.errors("demo") == []
+    assert demo.stats("demo")["worker_deaths"] == 1
+    assert worker_starts(demo, "downloader") == 3 and worker_starts(demo, "parser") == 2
+    assert "a task crashed; exiting, to be restarted" in result.stderr
+    assert "RuntimeError: failpoint raised (raise)" in result.stderr
+    assert "died (exit code 70)" in result.stderr
+
+
+def test_an_error_inside_a_fetch_is_reported_and_ends_nothing(
+    demo: Project, site: str, tmp_path: Path
+) -> None:
+    # The same fault inside the per-request error handling: an internal error, retried.
+    result = crawl(demo, site, failpoints(tmp_path, "downloader.after_fetch:5=raise"))
+    assert result.returncode == 0, result.stderr
+    assert keys(demo.items("demo")) == expected(site)
+    assert demo.stats("demo")["worker_deaths"] == 0
+    assert worker_starts(demo, "downloader") == 2
+    assert "internal error fetching" in result.stderr
+
+
 def test_a_poison_page_becomes_dead_and_the_crawl_finishes(
     demo: Project, site: str, tmp_path: Path
 ) -> None:

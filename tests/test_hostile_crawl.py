@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import time
 
 from tests.hostile import CHARSET_CASES, MIB, serve_hostile
-from tests.support import Project
+from tests.support import Project, interrupt, wait_for
 
 SPIDER = """
     from crawler import Spider
@@ -118,3 +120,29 @@ def test_a_connect_that_never_completes_times_out_and_other_hosts_go_on(
     assert error["url"] == urls[0] and error["reason"] == "connect timeout"
     assert error["attempts"] == 2
     assert [item["url"] for item in project.items("hostile")] == [urls[1]]
+
+
+def test_a_stop_cancels_the_fetches_in_flight_at_once(project: Project) -> None:
+    # Stalled responses (no read timeout, a long total one) are in flight when the crawl
+    # is stopped: each downloader cancels its fetches and exits by itself, long before the
+    # scheduler would kill it (5 s).
+    with serve_hostile() as server:
+        stalls = [f"/stall/{where}?n={n}" for n in range(4) for where in ("headers", "body")]
+        urls = [server.url(path) for path in stalls]
+        project.add_spider("hostile", SPIDER.replace("URLS", repr(urls)))
+        project.write_settings(
+            SETTINGS.replace("timeout = 2.0", "timeout = 60.0").replace(
+                "read_timeout = 1.0", "read_timeout = 0"
+            )
+        )
+        crawl = project.start("crawl", "hostile")
+        wait_for(lambda: len(server.log) >= 2, timeout=30)
+        started = time.monotonic()
+        interrupt(crawl, signal.SIGINT)
+        time.sleep(0.05)
+        interrupt(crawl, signal.SIGINT)  # the second one: stop now, do not drain
+        _out, err = crawl.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    assert crawl.returncode == 130, err
+    assert "did not stop" not in err and "Traceback" not in err, err
+    assert elapsed < 3.0, err

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from aiohttp import web
 
-from crawler.downloader.process import retry_after
+from crawler.downloader.outcome import retry_after
 from crawler.scheduler.backoff import HostBackoff
 from tests.support import Project, catch_all, serve_app
 

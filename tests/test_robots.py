@@ -1,4 +1,4 @@
-"""RobotsCache against real aiohttp servers on 127.0.0.1."""
+"""RobotsCache, fetching with LocalRobotsFetcher, against real aiohttp servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from crawler.scheduler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, robots_agent
+from crawler.downloader.robots_fetch import MAX_ROBOTS_REDIRECTS, LocalRobotsFetcher
+from crawler.scheduler.robots import RobotsCache, robots_agent
 from crawler.settings.schema import DownloaderSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -77,20 +78,28 @@ async def sites() -> AsyncIterator[Callable[..., Awaitable[Site]]]:
         await site.stop()
 
 
+FETCHER_ARGS = ("session_factory", "public_session_factory", "backoffs")
+
+
 @pytest.fixture
 async def caches() -> AsyncIterator[Callable[..., RobotsCache]]:
-    """RobotsCache(settings, **kwargs) with no retry backoff; every cache is closed."""
-    made: list[RobotsCache] = []
+    """RobotsCache(settings, fetcher, **kwargs), its fetcher a LocalRobotsFetcher (which
+    takes the FETCHER_ARGS among kwargs) with no retry backoff; every one is closed."""
+    made: list[tuple[RobotsCache, LocalRobotsFetcher]] = []
 
     def make(settings: DownloaderSettings | None = None, **kwargs: Any) -> RobotsCache:
-        kwargs.setdefault("retry_backoffs", (0.0, 0.0))
-        cache = RobotsCache(settings or DownloaderSettings(), **kwargs)
-        made.append(cache)
+        settings = settings or DownloaderSettings()
+        options = {name: kwargs.pop(name) for name in FETCHER_ARGS if name in kwargs}
+        options.setdefault("backoffs", (0.0, 0.0))
+        fetcher = LocalRobotsFetcher(settings, **options)
+        cache = RobotsCache(settings, fetcher.fetch, **kwargs)
+        made.append((cache, fetcher))
         return cache
 
     yield make
-    for cache in made:
+    for cache, fetcher in made:
         await cache.close()
+        await fetcher.close()
 
 
 async def fetched(cache: RobotsCache, origin: str) -> RobotsCache:

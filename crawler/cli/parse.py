@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from crawler.api import hooks
 from crawler.api.request import Request, check_plain, to_spec
 from crawler.api.response import Response
 from crawler.api.spider import Spider
-from crawler.downloader.body import read_body
-from crawler.downloader.session import make_session
-from crawler.errors import BodyError, ExitCode, UsageError
+from crawler.downloader.failures import Failed
+from crawler.downloader.standalone import fetch_one
+from crawler.errors import ExitCode, UsageError
 from crawler.parser.process import each_output, is_item, run_response_hooks
 from crawler.scheduler.crawl import load_spider
 from crawler.settings.schema import Settings
@@ -112,24 +111,10 @@ def _check(
 
 def fetch_page(request: Request, settings: Settings) -> Response:
     """Fetch one page now (redirects followed); UsageError saying why it cannot be fetched."""
-    try:
-        return asyncio.run(_fetch(request, settings))
-    except (aiohttp.ClientError, OSError, TimeoutError, BodyError) as exc:
-        raise UsageError(f"cannot fetch {request.url}: {type(exc).__name__}: {exc}") from exc
-
-
-async def _fetch(request: Request, settings: Settings) -> Response:
-    """The page, redirects followed, its body within the download limits."""
-    downloader = settings.downloader
-    async with (
-        make_session(downloader) as session,
-        session.get(
-            request.url, allow_redirects=True, max_redirects=downloader.max_redirects
-        ) as answer,
-    ):
-        body = await read_body(answer, downloader.max_body_size, downloader.max_decompressed_size)
-        headers = [(str(k), v) for k, v in answer.headers.items()]
-        return Response(str(answer.url), answer.status, headers, body, request)
+    page = fetch_one(request.url, settings.downloader)
+    if isinstance(page, Failed):
+        raise UsageError(f"cannot fetch {request.url}: {page.detail}") from page.error
+    return Response(page.url, page.status, page.headers, page.body, request)
 
 
 async def _call(spider: Spider, callback: Any, response: Response) -> list[Any]:

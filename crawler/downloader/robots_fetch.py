@@ -16,6 +16,9 @@ scheduler, which parses the file and keeps the rules (`crawler.scheduler.robots.
 
 With the HTTP cache on (`[cache] enabled = true`), robots.txt answers are kept and reused
 like pages, so a crawl can run entirely from the cache.
+
+`LocalRobotsFetcher` fetches in the calling process instead, for a `RobotsCache` outside
+a crawl (tests and tools).
 """
 
 from __future__ import annotations
@@ -27,19 +30,22 @@ from collections.abc import Callable, Sequence
 import aiohttp
 import yarl
 
-from crawler.downloader.body import read_body
 from crawler.downloader.cache import HttpCache
-from crawler.downloader.netguard import private_error
-from crawler.errors import BodyError
-from crawler.scheduler.robots import DEFAULT_RETRY_BACKOFFS, MAX_ROBOTS_REDIRECTS
+from crawler.downloader.failures import Failed
+from crawler.downloader.fetch import exchange, resolve_location
+from crawler.downloader.session import make_session
 from crawler.settings.schema import DownloaderSettings
 from crawler.urls.fingerprint import fingerprint
 from crawler.urls.statuses import REDIRECT_STATUSES
-from crawler.wire.messages import RobotsFetched, RobotsVerdict
+from crawler.wire.messages import FailureKind, RobotsFetched, RobotsVerdict
 
 logger = logging.getLogger(__name__)
 
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 section 2.3.1.2
+DEFAULT_RETRY_BACKOFFS = (0.5, 1.0)  # seconds before the 2nd and 3rd attempt
+
 Sessions = Callable[[bool], aiohttp.ClientSession]  # public (guarded) or not -> session
+SessionFactory = Callable[[], aiohttp.ClientSession]
 
 
 async def fetch_robots(
@@ -71,6 +77,44 @@ async def fetch_robots(
     return outcome
 
 
+class LocalRobotsFetcher:
+    """Fetches robots.txt files in this process, for a `RobotsCache` outside a crawl.
+
+    Sessions come from `session_factory` (and `public_session_factory`, for origins that
+    may not reach private addresses), made on first use; by default one session as a
+    downloader makes it, without the private-address guard.  `close()` closes them.
+    """
+
+    def __init__(
+        self,
+        settings: DownloaderSettings,
+        session_factory: SessionFactory | None = None,
+        public_session_factory: SessionFactory | None = None,
+        backoffs: Sequence[float] = DEFAULT_RETRY_BACKOFFS,
+    ) -> None:
+        self.settings = settings
+        self.factories = {False: session_factory, True: public_session_factory}
+        self.sessions: dict[bool, aiohttp.ClientSession] = {}
+        self.backoffs = tuple(backoffs)
+
+    async def fetch(self, key: str, public: bool) -> RobotsFetched:
+        """The verdict on origin `key` (a `RobotsFetcher` for `RobotsCache`)."""
+        return await fetch_robots(key, public, self._session, self.settings, self.backoffs)
+
+    def _session(self, public: bool) -> aiohttp.ClientSession:
+        public = public and self.factories[True] is not None
+        session = self.sessions.get(public)
+        if session is None:
+            factory = self.factories[public] or (lambda: make_session(self.settings))
+            session = self.sessions[public] = factory()
+        return session
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
+
+
 async def _attempt(
     outcome: RobotsFetched,
     session: aiohttp.ClientSession,
@@ -81,18 +125,9 @@ async def _attempt(
     key = outcome.key
     url = yarl.URL(f"{key}/robots.txt")
     for _ in range(MAX_ROBOTS_REDIRECTS + 1):
-        try:
-            got = await _get(session, url, settings, cache)
-        except BodyError as error:
-            logger.warning("robots.txt of %s: %s; not crawling %s", key, error, key)
-            outcome.verdict = RobotsVerdict.UNREACHABLE
-            return False
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            if private_error(error) is not None:
-                outcome.verdict = RobotsVerdict.MISSING
-                return False
-            logger.info("robots.txt of %s: %s", key, error.__class__.__name__)
-            return True
+        got = await _get(session, url, settings, cache)
+        if isinstance(got, Failed):
+            return _failed(outcome, got)
         if isinstance(got, yarl.URL):
             outcome.redirects += 1
             url = got
@@ -110,28 +145,40 @@ async def _attempt(
     return False
 
 
+def _failed(outcome: RobotsFetched, failure: Failed) -> bool:
+    """What a failed exchange means for the verdict; True when worth retrying."""
+    key = outcome.key
+    if failure.kind == FailureKind.LIMIT:
+        logger.warning("robots.txt of %s: %s; not crawling %s", key, failure.reason, key)
+        outcome.verdict = RobotsVerdict.UNREACHABLE
+        return False
+    if failure.kind == FailureKind.REFUSED:  # its pages fail as "private address" themselves
+        outcome.verdict = RobotsVerdict.MISSING
+        return False
+    logger.info("robots.txt of %s: %s", key, type(failure.error).__name__)
+    return True
+
+
 async def _get(
     session: aiohttp.ClientSession,
     url: yarl.URL,
     settings: DownloaderSettings,
     cache: HttpCache | None,
-) -> yarl.URL | bytes | int | None:
-    """A redirect target, a 2xx body, an error status, or None (unusable redirect)."""
+) -> Failed | yarl.URL | bytes | int | None:
+    """A failure, a redirect target, a 2xx body, an error status, or None (unusable
+    redirect)."""
     key = fingerprint("GET", str(url)) if cache is not None else 0
     if cache is not None:
         cached = await cache.get(key)
         if cached is not None:
             return _meaning(url, cached.status, cached.headers.get("Location"), cached.body)
-    proxy = settings.proxy or None
-    async with session.get(url, allow_redirects=False, proxy=proxy) as response:
-        status = response.status
-        body = b""
-        if 200 <= status < 300:
-            body = await read_body(response, settings.max_body_size, settings.max_decompressed_size)
-        location = response.headers.get("Location")
-        if cache is not None:  # kept as a page is: one entry per URL
-            await cache.keep(key, response, [], body)
-    return _meaning(url, status, location, body)
+    got = await exchange(session, "GET", url, settings, proxy=settings.proxy or None)
+    if isinstance(got, Failed):
+        return got
+    response, body = got
+    if cache is not None:  # kept as a page is: one entry per URL
+        await cache.keep(key, response, [], body or b"")
+    return _meaning(url, response.status, response.headers.get("Location"), body or b"")
 
 
 def _meaning(
@@ -149,7 +196,7 @@ def _redirect_target(url: yarl.URL, location: str | None) -> yarl.URL | None:
     if not location:
         return None
     try:
-        target = url.join(yarl.URL(location))
+        target = resolve_location(url, location)
     except ValueError:
         return None
     if target.scheme not in ("http", "https") or not target.raw_host:

@@ -1,14 +1,15 @@
-"""The aiohttp client session of a downloader."""
+"""The aiohttp client sessions of a downloader."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import aiohttp
 
 from crawler.downloader.body import ACCEPT_ENCODING
 from crawler.downloader.netguard import guarded_connector
-from crawler.settings.schema import DownloaderSettings, user_agent
+from crawler.settings.schema import DownloaderSettings, ScopeSettings, user_agent
 
 
 def make_session(
@@ -40,3 +41,30 @@ def make_session(
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
     )
+
+
+class Sessions:
+    """A downloader's two sessions, each made on first use: one that may connect to private
+    addresses (for private requests, and through a proxy) and one that may not."""
+
+    def __init__(self, settings: DownloaderSettings, scope: ScopeSettings) -> None:
+        self.settings = settings
+        self.blocked = (
+            None
+            if scope.allow_private
+            else [ipaddress.ip_network(n, strict=False) for n in scope.private_networks]
+        )
+        self._made: dict[bool, aiohttp.ClientSession] = {}
+
+    def get(self, private: bool) -> aiohttp.ClientSession:
+        """The session for requests that may (or may not) connect to private addresses."""
+        session = self._made.get(private)
+        if session is None:
+            blocked = None if private else self.blocked
+            session = self._made[private] = make_session(self.settings, blocked)
+        return session
+
+    async def close(self) -> None:
+        for session in self._made.values():
+            await session.close()
+        self._made.clear()

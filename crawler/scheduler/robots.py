@@ -15,17 +15,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeAlias
 
 import yarl
 from protego import Protego
 
 from crawler.settings.schema import DownloaderSettings, user_agent
 from crawler.wire.messages import RobotsFetched, RobotsVerdict
-
-if TYPE_CHECKING:
-    import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +32,6 @@ Rules: TypeAlias = Protego | bool  # parsed rules, or True (allow all) / False (
 RobotsFetcher: TypeAlias = Callable[[str, bool], Awaitable[RobotsFetched]]
 
 MAX_ROBOTS_SIZE = 500 * 1024  # bytes parsed; the rest is ignored (RFC 9309 section 2.5)
-MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 section 2.3.1.2 (followed by crawler.downloader.robots_fetch)
-DEFAULT_RETRY_BACKOFFS = (0.5, 1.0)  # seconds before the 2nd and 3rd attempt
 _THREAD_PARSE_SIZE = 64 * 1024  # parse larger files off the event loop
 
 
@@ -57,30 +52,21 @@ def _origin(scheme: str, netloc: str) -> str:
 class RobotsCache:
     """The robots.txt rules of every origin seen; one background fetch per origin.
 
-    Runs inside one event loop (the scheduler's).  `fetcher` gets the verdict on an origin
-    (the scheduler asks a downloader); without one, this process fetches it itself through
-    sessions from `session_factory` (and `public_session_factory`, for origins that may not
-    reach private addresses).  `on_ready(key)` is called when an origin's rules become
-    ready, so requests held for it can be released.
+    Runs inside one event loop (the scheduler's).  `fetcher` gets the verdict on an origin:
+    in a crawl the scheduler asks a downloader; outside one,
+    `crawler.downloader.robots_fetch.LocalRobotsFetcher` fetches it in this process.
+    `on_ready(key)` is called when an origin's rules become ready, so requests held for
+    it can be released.
     """
 
     def __init__(
         self,
         settings: DownloaderSettings,
-        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        fetcher: RobotsFetcher,
         on_ready: Callable[[str], None] | None = None,
-        retry_backoffs: Sequence[float] = DEFAULT_RETRY_BACKOFFS,
-        public_session_factory: Callable[[], aiohttp.ClientSession] | None = None,
-        fetcher: RobotsFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.agent = robots_agent(settings)
-        self._local: _LocalFetcher | None = None
-        if fetcher is None:
-            self._local = _LocalFetcher(
-                settings, session_factory, public_session_factory, retry_backoffs
-            )
-            fetcher = self._local.fetch
         self._fetcher = fetcher
         self._on_ready = on_ready
         self._rules: dict[str, Rules] = {}
@@ -153,14 +139,12 @@ class RobotsCache:
         return dict(self._stats)
 
     async def close(self) -> None:
-        """Cancel the fetches in flight and close this process's sessions, if any."""
+        """Cancel the fetches in flight."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._local is not None:
-            await self._local.close()
 
     async def _fetch(self, key: str, public: bool) -> None:
         try:
@@ -201,42 +185,6 @@ class RobotsCache:
         if len(text) > _THREAD_PARSE_SIZE:
             return await asyncio.to_thread(Protego.parse, text)
         return Protego.parse(text)
-
-
-class _LocalFetcher:
-    """Fetches robots.txt files in this process (tests, and tools outside a crawl)."""
-
-    def __init__(
-        self,
-        settings: DownloaderSettings,
-        session_factory: Callable[[], aiohttp.ClientSession] | None,
-        public_session_factory: Callable[[], aiohttp.ClientSession] | None,
-        backoffs: Sequence[float],
-    ) -> None:
-        self.settings = settings
-        self.factories = {False: session_factory, True: public_session_factory}
-        self.sessions: dict[bool, aiohttp.ClientSession] = {}
-        self.backoffs = tuple(backoffs)
-
-    async def fetch(self, key: str, public: bool) -> RobotsFetched:
-        from crawler.downloader.robots_fetch import fetch_robots
-
-        return await fetch_robots(key, public, self._session, self.settings, self.backoffs)
-
-    def _session(self, public: bool) -> aiohttp.ClientSession:
-        public = public and self.factories[True] is not None
-        session = self.sessions.get(public)
-        if session is None:
-            from crawler.downloader.session import make_session
-
-            factory = self.factories[public] or (lambda: make_session(self.settings))
-            session = self.sessions[public] = factory()
-        return session
-
-    async def close(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
-        self.sessions.clear()
 
 
 async def _noop() -> None:
